@@ -1,0 +1,227 @@
+"""Artifact I/O: documented Parquet schemas and atomic writes.
+
+Every Parquet file the workflow writes is named in ``SCHEMAS`` with its columns, their
+Arrow types and their meaning; ``docs/artifacts.md`` is checked against this table by the
+tests. Every writer goes through a temporary file and a rename, so a killed job never
+leaves a half-written artifact that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EMBEDDING = "embedding"  # fixed_size_list<float32>[D], D = the model's embedding width
+PROBS = "probs"  # fixed_size_list<float32>[C], C = number of classes
+
+_TYPES = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+# name -> {column: (type, meaning)}
+SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
+    "classes": {
+        "label": ("int32", "class index, the order of the class-name file"),
+        "class_name": ("string", "class name as written in prompts"),
+        "slug": ("string", "file-system-safe form of the class name, used in paths"),
+    },
+    "manifest": {
+        "image_id": ("string", "stable id of the image: '<split>/<path relative to the dataset root>'"),
+        "path": ("string", "absolute path of the image file"),
+        "label": ("int32", "true class index (held back from every unsupervised stage)"),
+        "class_name": ("string", "true class name"),
+        "split": ("string", "train, val or test; the train pool is train + val"),
+    },
+    "features": {
+        "image_id": ("string", "id of the image (manifest image_id or synthetic image_id)"),
+        "feature": (EMBEDDING, "L2-normalised frozen CLIP image embedding"),
+    },
+    "zero_shot": {
+        "image_id": ("string", "manifest image_id"),
+        "split": ("string", "train, val or test"),
+        "pred": ("int32", "argmax of p_c (eq. 1)"),
+        "confidence": ("float32", "max_c p_c"),
+        "probs": (PROBS, "p_c for every class (eq. 1), prompt 'a photo of a {class}'"),
+    },
+    "lora_set": {
+        "image_id": ("string", "manifest image_id of a train-pool image"),
+        "path": ("string", "absolute path of the image"),
+        "pseudo_label": ("int32", "zero-shot pseudo-label (eq. 2-3)"),
+        "class_name": ("string", "name of the pseudo-label class"),
+        "confidence": ("float32", "p of the pseudo-label class"),
+        "rank": ("int32", "rank of the image within its class, 0 = most confident"),
+        "caption": ("string", "SD training caption '{t_data} {class}'"),
+    },
+    "lora_loss": {
+        "step": ("int32", "optimizer step"),
+        "timestep_mean": ("float32", "mean diffusion timestep of the batch"),
+        "loss": ("float32", "epsilon-prediction MSE of the batch (eq. 4)"),
+    },
+    "synthetic_shard": {
+        "image_id": ("string", "'<variant>/<class slug>/<index>', unique per synthetic image"),
+        "path": ("string", "absolute path of the PNG"),
+        "label": ("int32", "class the image was generated for"),
+        "class_name": ("string", "class name"),
+        "index": ("int32", "image index within its class, 0..M-1"),
+        "seed": ("int64", "torch generator seed of this image"),
+        "prompt": ("string", "SD prompt '{t_data} {class}'"),
+        "shard": ("int32", "generation shard that made the image"),
+        "black": ("bool", "image was all black (dropped from selection and training)"),
+    },
+    "synthetic_features": {
+        "image_id": ("string", "synthetic image_id"),
+        "label": ("int32", "generating class"),
+        "index": ("int32", "image index within its class"),
+        "feature": (EMBEDDING, "L2-normalised CLIP image embedding"),
+        "p_own": ("float32", "zero-shot p of its own class, the score of eq. 6"),
+    },
+    "prototypes": {
+        "label": ("int32", "class index"),
+        "class_name": ("string", "class name"),
+        "image_id": ("string", "synthetic image chosen for the class, x^*_c (eq. 6)"),
+        "path": ("string", "path of the chosen PNG"),
+        "p_own": ("float32", "its zero-shot p of its own class"),
+        "feature": (EMBEDDING, "F(x^*_c), the prototype of eq. 7"),
+    },
+    "split": {
+        "image_id": ("string", "manifest image_id"),
+        "role": ("string", "labeled, unlabeled or test"),
+        "seen": ("bool", "class is seen (always true outside TRZSL)"),
+    },
+    "pseudo_labels": {
+        "iteration": ("int32", "relabelling round, 0 = zero-shot text classifier"),
+        "image_id": ("string", "unlabeled image given a pseudo-label"),
+        "pseudo_label": ("int32", "argmax-based label from the fused scores p + lambda * p_hat"),
+        "score": ("float32", "fused score of the pseudo-label class"),
+        "correct": ("bool", "pseudo-label equals the held-back true label"),
+    },
+    "history": {
+        "iteration": ("int32", "relabelling round"),
+        "epoch": ("int32", "epoch within the round"),
+        "lr": ("float32", "learning rate of the epoch"),
+        "loss_real": ("float32", "L_r, CE on pseudo-labelled real images (eq. 8)"),
+        "loss_synthetic": ("float32", "L_s, CE on synthetic images (eq. 9); 0 when off"),
+        "loss": ("float32", "L = L_r + beta * L_s (eq. 10)"),
+        "train_acc": ("float32", "accuracy on the training targets (pseudo-labels)"),
+    },
+    "predictions": {
+        "image_id": ("string", "test image"),
+        "label": ("int32", "true class"),
+        "pred": ("int32", "predicted class"),
+        "correct": ("bool", "pred == label"),
+    },
+    "metrics": {
+        "dataset": ("string", "dataset name"),
+        "paradigm": ("string", "ul, ssl or trzsl"),
+        "prompt": ("string", "text or visual"),
+        "method": ("string", "method recipe name"),
+        "seed": ("int32", "run seed"),
+        "top1": ("float64", "top-1 test accuracy in %"),
+        "pseudo_label_acc": ("float64", "accuracy (%) of the last round's pseudo-labels; NaN if none"),
+        "n_test": ("int32", "number of test images"),
+    },
+    "results": {
+        "dataset": ("string", "dataset name"),
+        "paradigm": ("string", "ul, ssl or trzsl"),
+        "prompt": ("string", "text or visual"),
+        "method": ("string", "method recipe name"),
+        "top1_mean": ("float64", "mean top-1 (%) over seeds"),
+        "top1_std": ("float64", "standard deviation over seeds (0 for one seed)"),
+        "n_seeds": ("int32", "number of seeds"),
+        "paper_top1": ("float64", "the paper's number for this cell, NaN when it has none"),
+    },
+}
+
+
+def embedding_array(matrix: np.ndarray) -> pa.FixedSizeListArray:
+    """An (N, D) float matrix as an Arrow fixed-size-list column."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
+
+
+def column_matrix(table: pa.Table | pd.DataFrame, column: str) -> np.ndarray:
+    """A fixed-size-list column back as an (N, D) float32 matrix."""
+    if isinstance(table, pd.DataFrame):
+        return np.stack(table[column].to_numpy()).astype(np.float32)
+    col = table.column(column).combine_chunks()
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
+
+
+def to_table(name: str, columns: dict[str, object]) -> pa.Table:
+    """Build a table with the documented schema ``name``, columns in documented order."""
+    spec = SCHEMAS[name]
+    missing, extra = set(spec) - set(columns), set(columns) - set(spec)
+    if missing or extra:
+        raise ValueError(f"table '{name}': missing columns {sorted(missing)}, undocumented {sorted(extra)}")
+    arrays = []
+    for col, (kind, _) in spec.items():
+        value = columns[col]
+        if kind in (EMBEDDING, PROBS):
+            arrays.append(value if isinstance(value, pa.Array) else embedding_array(np.asarray(value)))
+        else:
+            arrays.append(pa.array(np.asarray(value) if not isinstance(value, list) else value, type=_TYPES[kind]))
+    return pa.table(arrays, names=list(spec))
+
+
+def check_table(name: str, table: pa.Table) -> None:
+    """Raise if ``table`` does not have the documented schema ``name``."""
+    spec = SCHEMAS[name]
+    if table.column_names != list(spec):
+        raise ValueError(f"table '{name}' has columns {table.column_names}, documented {list(spec)}")
+    for col, (kind, _) in spec.items():
+        actual = table.schema.field(col).type
+        if kind in (EMBEDDING, PROBS):
+            ok = pa.types.is_fixed_size_list(actual) and actual.value_type == pa.float32()
+        else:
+            ok = actual == _TYPES[kind]
+        if not ok:
+            raise ValueError(f"table '{name}' column '{col}' is {actual}, documented {kind}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(name: str, columns: dict[str, object], path: str | os.PathLike) -> pa.Table:
+    """Write a documented table atomically and return it."""
+    table = to_table(name, columns)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return table
+
+
+def read_table(name: str, path: str | os.PathLike) -> pa.Table:
+    """Read a Parquet artifact and check it against its documented schema."""
+    table = pq.read_table(path)
+    check_table(name, table)
+    return table
+
+
+def save_image(image, path: str | os.PathLike) -> None:
+    """Save a PIL image as PNG atomically."""
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")

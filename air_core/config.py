@@ -1,0 +1,137 @@
+"""Typed, frozen views of the validated workflow config.
+
+The Snakefile validates the config against ``config/schema.yaml`` (which also fills the
+defaults); these dataclasses are what the library takes. Rules hand each script its part
+of the config as JSON, so any step can be rerun by hand with the same settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """A CLIP model: an open_clip architecture name (or model-config JSON path) and weights."""
+
+    arch: str = "ViT-B-32"
+    pretrained: str | None = "openai"  # open_clip tag, checkpoint path, or None = random init
+    seed: int = 0  # initialisation seed when pretrained is None
+
+
+@dataclass(frozen=True)
+class DiffusionSpec:
+    """A Stable Diffusion pipeline: a hub id, a local directory, or a built-in tiny architecture."""
+
+    id: str = "CompVis/stable-diffusion-v1-4"
+    revision: str | None = None
+    seed: int = 0  # initialisation seed of a tiny architecture
+
+
+@dataclass(frozen=True)
+class ShapesConfig:
+    """The procedurally drawn dataset used by the demo and the tests."""
+
+    classes: int = 4
+    train_per_class: int = 24
+    test_per_class: int = 12
+    size: int = 64
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    layout: str = "imagefolder"  # imagefolder | shapes
+    root: str | None = None
+    class_names: str | None = None
+    description: str = ""  # t_data of the SD caption, e.g. "Flowers:"
+    test_fraction: float = 0.3
+    split_seed: int = 0
+    shapes: ShapesConfig = field(default_factory=ShapesConfig)
+
+
+@dataclass(frozen=True)
+class LoraTrainConfig:
+    """Settings of the SD LoRA fine-tune (eq. 4) on the zero-shot top-K set."""
+
+    top_k: int = 16
+    rank: int = 4
+    alpha: int = 4
+    steps: int = 500
+    lr: float = 1e-4
+    batch_size: int = 4
+    resolution: int = 512
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Settings of synthetic image generation (eq. 5)."""
+
+    images_per_class: int = 120
+    shards: int = 1
+    steps: int = 25
+    guidance_scale: float = 7.5
+    batch_size: int = 8
+    resolution: int = 512
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A method: a pseudo-labelling strategy, a prompt trainer and AiR's switches."""
+
+    name: str
+    pseudo_labels: str = "grip"  # none | fpl | grip
+    iterations: int = 10
+    epochs: int = 150
+    batch_size: int = 16
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.1
+    warmup_epochs: int = 5
+    warmup_lr: float = 1e-4
+    top_k: int = 16  # FPL's K per class
+    n_ctx: int = 16
+    fusion_lambda: float = 0.0  # eq. 7; 0 turns the prototype classifier off
+    synthetic_beta: float = 0.0  # eq. 9; 0 turns the synthetic loss off
+    synthetic: str = "lora"  # lora | base: which SD made the synthetic images
+    n_synthetic: int | None = None  # M; None = all generated images per class
+    paper_method: str | None = None  # row name in the paper's table 1
+
+    @property
+    def uses_synthetic(self) -> bool:
+        return self.fusion_lambda > 0 or self.synthetic_beta > 0
+
+
+def from_dict(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
+    """Build a (nested) dataclass from a plain dict, rejecting keys it does not know."""
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__} got unknown settings {sorted(unknown)}; "
+            f"known settings are {sorted(known)}. Check the spelling in your config."
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in {**data, **extra}.items():
+        ftype = known[name].type
+        target = _DATACLASSES.get(ftype) if isinstance(ftype, str) else None
+        kwargs[name] = from_dict(target, value) if target and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+def to_json(obj: Any) -> str:
+    """Serialise a dataclass (or plain data) for a script's command line."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    return json.dumps(obj, sort_keys=True)
+
+
+_DATACLASSES = {c.__name__: c for c in (ShapesConfig,)}

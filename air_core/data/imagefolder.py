@@ -1,0 +1,84 @@
+"""The image-folder layout: ``root/<class>/<image>`` or ``root/<split>/<class>/<image>``.
+
+Labels follow the sorted class-folder order. An optional class-name file gives one name a
+line in that order (``Forest`` -> ``forest``); without it a folder's name is its class name
+with '_' read as a space. Without split folders, a seeded per-class fraction becomes test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from air_core.data.names import slugify
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+SPLITS = ("train", "val", "test")
+
+
+class DatasetError(ValueError):
+    """A dataset on disk does not have the layout its config says."""
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_class_names(path: str | Path, expected: int | None = None) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"class-name file {path} does not exist; fix 'class_names' in the dataset's config")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if expected is not None and len(names) != expected:
+        raise DatasetError(f"class-name file {path} has {len(names)} names but the dataset has {expected} classes")
+    return names
+
+
+def read_image_folder(root: str | Path, class_names: str | Path | None = None,
+                      test_fraction: float = 0.3, split_seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Read an image-folder dataset.
+
+    Returns:
+        The manifest (image_id, path, label, class_name, split) and the class names in label order.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root} does not exist; fix the dataset's 'root' in the config")
+    split_dirs = [s for s in SPLITS if (root / s).is_dir()]
+    if split_dirs and "test" not in split_dirs:
+        raise DatasetError(f"{root} has split folders {split_dirs} but no 'test' folder; add root/test/<class>/...")
+    if split_dirs:
+        folders = sorted({p.name for s in split_dirs for p in _class_folders(root / s)})
+    else:
+        folders = [p.name for p in _class_folders(root)]
+    if not folders:
+        raise DatasetError(f"no class folders under {root}; expected root/<class>/<image> or root/<split>/<class>/<image>")
+    names = read_class_names(class_names, len(folders)) if class_names else [f.replace("_", " ") for f in folders]
+
+    rows = []
+    for label, folder in enumerate(folders):
+        if split_dirs:
+            found = [(s, p) for s in split_dirs for p in _images(root / s / folder) if (root / s / folder).is_dir()]
+        else:
+            paths = _images(root / folder)
+            rng = np.random.default_rng([split_seed, label])
+            is_test = np.zeros(len(paths), bool)
+            is_test[rng.permutation(len(paths))[: int(round(test_fraction * len(paths)))]] = True
+            found = [("test" if t else "train", p) for t, p in zip(is_test, paths)]
+        if not found:
+            raise DatasetError(f"class '{names[label]}' (folder {folder}) has no images under {root}")
+        rows += [(f"{s}/{p.relative_to(root / s if split_dirs else root).as_posix()}", str(p.resolve()), label,
+                  names[label], s) for s, p in found]
+    manifest = pd.DataFrame(rows, columns=["image_id", "path", "label", "class_name", "split"])
+    return manifest, names
+
+
+def class_table(names: list[str]) -> dict[str, list]:
+    """Columns of the documented 'classes' table."""
+    return {"label": list(range(len(names))), "class_name": list(names), "slug": [slugify(n) for n in names]}

@@ -1,0 +1,76 @@
+"""Load any CLIP the workflow uses: an open_clip name + weights, a local checkpoint, or a tiny one.
+
+A spec is data (``ClipSpec``): ``arch`` is an open_clip model name, a name from
+``air_core/model_configs`` or a path to a model-config JSON; ``pretrained`` is an open_clip
+tag (read from the local cache only), a checkpoint path, or None for seeded random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import open_clip
+import torch
+
+from air_core.config import ClipSpec
+from air_core.models.errors import ModelNotFoundError
+
+log = logging.getLogger(__name__)
+MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
+open_clip.add_model_config(MODEL_CONFIGS)
+
+
+@dataclass
+class ClipBundle:
+    model: open_clip.CLIP
+    preprocess: Callable
+    tokenizer: Callable[[list[str]], torch.Tensor]
+
+    @property
+    def logit_scale(self) -> float:
+        """1/tau of eq. 1."""
+        return float(self.model.logit_scale.exp())
+
+
+def _arch_name(arch: str) -> str:
+    if arch.endswith(".json"):
+        path = Path(arch)
+        if not path.is_file():
+            raise ModelNotFoundError(f"CLIP model config {path} does not exist; fix models.clip.arch in the config")
+        open_clip.add_model_config(path)
+        return path.stem
+    if arch not in open_clip.list_models():
+        raise ModelNotFoundError(
+            f"unknown CLIP architecture '{arch}' (models.clip.arch); use an open_clip name such as ViT-B-32, "
+            f"one of {sorted(p.stem for p in MODEL_CONFIGS.glob('*-vit*.json'))}, or a model-config JSON path")
+    return arch
+
+
+def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
+    """Build the CLIP of ``spec`` in eval mode, with its eval transform and tokenizer."""
+    name = _arch_name(spec.arch)
+    pretrained = spec.pretrained
+    if pretrained is None:
+        torch.manual_seed(spec.seed)  # random weights, the same ones in every job
+    elif not Path(pretrained).is_file() and pretrained not in open_clip.list_pretrained_tags_by_model(name):
+        raise ModelNotFoundError(
+            f"CLIP weights '{pretrained}' are neither a file nor an open_clip tag of {name} "
+            f"(known tags: {open_clip.list_pretrained_tags_by_model(name)}); fix models.clip.pretrained")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
+    except (RuntimeError, OSError, ValueError) as err:
+        if pretrained is None:
+            raise
+        raise ModelNotFoundError(
+            f"CLIP {name} with weights '{pretrained}' is not in the local cache "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}; looked in the Hugging Face cache "
+            f"{os.environ.get('HF_HOME', '~/.cache/huggingface')}). On a machine with network run "
+            f"`HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --configfile <your config>` first. ({err})") from err
+    model.eval().requires_grad_(False)
+    log.info("CLIP %s (%s): %.1fM parameters on %s", name, pretrained or "random init",
+             sum(p.numel() for p in model.parameters()) / 1e6, device)
+    return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name))

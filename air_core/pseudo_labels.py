@@ -1,0 +1,107 @@
+"""Class probabilities (eq. 1), AiR's fused scores (eq. 7) and pseudo-label selection.
+
+All functions take and return numpy arrays: (N, C) scores for N images and C classes.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def class_probs(image_features: np.ndarray, class_features: np.ndarray, logit_scale: float) -> np.ndarray:
+    """p_c = softmax_c(cos(f, g_c) / tau) (eq. 1); also p_hat of eq. 7 with prototypes as g.
+
+    Args:
+        image_features: (N, D), L2-normalised.
+        class_features: (C, D), L2-normalised (text features, or prototype image features).
+        logit_scale: 1 / tau.
+    """
+    return softmax(logit_scale * image_features @ class_features.T)
+
+
+def fuse(p_text: np.ndarray, p_proto: np.ndarray | None, fusion_lambda: float) -> np.ndarray:
+    """p*_c = p_c + lambda * p_hat_c (eq. 7); the text probabilities alone when lambda is 0."""
+    if p_proto is None or fusion_lambda == 0:
+        return p_text
+    return p_text + fusion_lambda * p_proto
+
+
+def top_k_per_class(scores: np.ndarray, k: int) -> np.ndarray:
+    """Give each class at most ``k`` images, the ones it scores highest, each image at most once.
+
+    Every class keeps a leaderboard of its ``k`` best images. An image goes to its most
+    probable class first; if it does not make that board (or is pushed off it later), it is
+    offered to its next most probable class, and so on (FPL's fall-through).
+
+    Returns:
+        (N,) int array: the assigned class, or -1 for images no board kept.
+    """
+    n, c = scores.shape
+    preference = np.argsort(-scores, axis=1, kind="stable")  # (N, C) classes, best first
+    next_choice = np.zeros(n, dtype=int)
+    boards: list[list[tuple[float, int]]] = [[] for _ in range(c)]  # min-heaps of (score, -image)
+    free = list(range(n - 1, -1, -1))
+    while free:
+        i = free.pop()
+        if next_choice[i] >= c or k <= 0:
+            continue
+        cls = preference[i, next_choice[i]]
+        next_choice[i] += 1
+        entry = (float(scores[i, cls]), -i)  # ties keep the lower image index
+        board = boards[cls]
+        if len(board) < k:
+            heapq.heappush(board, entry)
+        elif entry > board[0]:
+            _, evicted = heapq.heapreplace(board, entry)
+            free.append(-evicted)
+        else:
+            free.append(i)
+    labels = np.full(n, -1, dtype=int)
+    for cls, board in enumerate(boards):
+        for _, neg_i in board:
+            labels[-neg_i] = cls
+    return labels
+
+
+def grip_k(iteration: int, n_unlabeled: int, n_classes: int, n_iterations: int = 10) -> int:
+    """GRIP's growing K: K_t = int((t+1) * (|U|/10) / C), capped at floor(|U|/C); t is 0-based."""
+    k = int((iteration + 1) * (n_unlabeled / n_iterations) / n_classes)
+    return min(k, n_unlabeled // n_classes)
+
+
+def pseudo_label(scores: np.ndarray, strategy: str, iteration: int, top_k: int, n_iterations: int) -> np.ndarray:
+    """Pseudo-labels (N,) from fused scores with the recipe's strategy (-1 = not selected)."""
+    n, c = scores.shape
+    if strategy == "fpl":
+        return top_k_per_class(scores, top_k)
+    if strategy == "grip":
+        return top_k_per_class(scores, grip_k(iteration, n, c, n_iterations))
+    if strategy == "none":
+        return np.full(n, -1, dtype=int)
+    raise ValueError(f"unknown pseudo-labelling strategy '{strategy}'; use none, fpl or grip")
+
+
+def ranked_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The top-K per class set with ranks: the set LoRA trains on (eq. 2-3).
+
+    Returns:
+        positions (rows of ``scores`` kept), their labels, their scores, and their rank within
+        their class (0 = most confident).
+    """
+    chosen = top_k_per_class(scores, k)
+    positions = np.flatnonzero(chosen >= 0)
+    labels = chosen[positions]
+    kept = scores[positions, labels]
+    rank = np.zeros(len(positions), dtype=int)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        rank[members[np.argsort(-kept[members], kind="stable")]] = np.arange(len(members))
+    return positions, labels, kept, rank

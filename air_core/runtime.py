@@ -1,0 +1,58 @@
+"""Process set-up shared by the workflow scripts: logging, threads, device, seeds."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "urllib3", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' picks CUDA when present; 'cuda' without a GPU is an error that says so."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' was asked for (config key 'device') but no CUDA GPU is visible; "
+                           "set device: auto or cpu")
+    return torch.device(device)
+
+
+def set_threads(threads: int) -> None:
+    """Fix the CPU thread count (0 keeps torch's default): results do not depend on the host."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_script(main) -> None:
+    """Run a workflow script's ``main``: log set-up, and a user's mistake as one clear line, no traceback."""
+    from air_core.data.imagefolder import DatasetError
+    from air_core.models.errors import ModelNotFoundError
+    from air_core.workflow_checks import ConfigError
+
+    setup_logging()
+    try:
+        main()
+    except (DatasetError, ModelNotFoundError, ConfigError) as err:
+        logging.getLogger("air").error("%s", err)
+        raise SystemExit(1) from None
+
+
+def precision(device: torch.device) -> torch.dtype:
+    """Frozen-weight dtype for diffusion: fp16 on CUDA (trainable LoRA weights stay fp32), fp32 on CPU."""
+    return torch.float16 if device.type == "cuda" else torch.float32

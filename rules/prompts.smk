@@ -1,0 +1,54 @@
+# Per run (dataset, paradigm, prompt, method, seed): iterative prompt training, then evaluation.
+
+
+rule train_prompts:
+    """Relabel (FPL/GRIP, fused with the prototypes when the recipe uses them) and train the prompt."""
+    input:
+        unpack(synthetic_inputs),
+        manifest=rules.manifest.output.manifest,
+        features=rules.encode_real.output.features,
+        text_features=rules.zero_shot.output.text_features,
+    output:
+        prompt=f"{RUN}/prompt.safetensors",
+        classifier=f"{RUN}/classifier.safetensors",
+        split=f"{RUN}/split.parquet",
+        pseudo_labels=f"{RUN}/pseudo_labels.parquet",
+        history=f"{RUN}/history.parquet",
+        settings=f"{RUN}/settings.json",
+    params:
+        clip=as_json(config["models"]["clip"]),
+        recipe=lambda w: as_json({"name": w.method, **METHODS[w.method]}),
+        synthetic=lambda w, input: input.get("synthetic_features", ""),
+        out_dir=lambda w, output: os.path.dirname(output.prompt),
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
+    shell:
+        "python workflow_scripts/train_prompts.py --clip {params.clip:q} --recipe {params.recipe:q} "
+        "--paradigm {wildcards.paradigm} --seed {wildcards.seed} --manifest {input.manifest} "
+        "--features {input.features} --text-features {input.text_features} --synthetic '{params.synthetic}' "
+        "--threads {config[threads]} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule evaluate:
+    """Top-1 test accuracy of the run's final classifier and its pseudo-label accuracy."""
+    input:
+        manifest=rules.manifest.output.manifest,
+        features=rules.encode_real.output.features,
+        classifier=rules.train_prompts.output.classifier,
+        split=rules.train_prompts.output.split,
+        pseudo_labels=rules.train_prompts.output.pseudo_labels,
+    output:
+        predictions=f"{RUN}/predictions.parquet",
+        metrics=f"{RUN}/metrics.parquet",
+    log:
+        f"{LOGS}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
+    shell:
+        "python workflow_scripts/evaluate.py --manifest {input.manifest} --features {input.features} "
+        "--classifier {input.classifier} --split {input.split} --pseudo-labels {input.pseudo_labels} "
+        "--dataset {wildcards.d} --paradigm {wildcards.paradigm} --prompt {wildcards.prompt} "
+        "--method {wildcards.method} --seed {wildcards.seed} "
+        "--predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
