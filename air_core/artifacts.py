@@ -157,7 +157,7 @@ def column_matrix(table: pa.Table | pd.DataFrame, column: str) -> np.ndarray:
     if isinstance(table, pd.DataFrame):
         return np.stack(table[column].to_numpy()).astype(np.float32)
     col = table.column(column).combine_chunks()
-    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size).astype(np.float32)
 
 
 def to_table(name: str, columns: dict[str, object]) -> pa.Table:
@@ -225,3 +225,24 @@ def save_image(image, path: str | os.PathLike) -> None:
     """Save a PIL image as PNG atomically."""
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
+
+
+# Where each documented table lies in the results tree (file name, or parent/file name).
+_FILE_SCHEMAS = {
+    "data/manifest.parquet": "manifest", "data/classes.parquet": "classes", "features/real.parquet": "features",
+    "zero_shot/probs.parquet": "zero_shot", "zero_shot/lora_set.parquet": "lora_set", "lora/loss.parquet": "lora_loss",
+    "features.parquet": "synthetic_features", "prototypes.parquet": "prototypes", "split.parquet": "split",
+    "pseudo_labels.parquet": "pseudo_labels", "history.parquet": "history", "predictions.parquet": "predictions",
+    "metrics.parquet": "metrics", "tables/results.parquet": "results",
+}
+
+
+def schema_for_path(path: str | os.PathLike) -> str:
+    """The documented schema name of a Parquet file of the results tree."""
+    path = Path(path)
+    if path.parent.parent.name == "synthetic" and path.name.startswith("shard"):
+        return "synthetic_shard"
+    for key in (f"{path.parent.name}/{path.name}", path.name):
+        if key in _FILE_SCHEMAS:
+            return _FILE_SCHEMAS[key]
+    raise KeyError(f"{path} is not a documented artifact; see docs/artifacts.md")

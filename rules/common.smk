@@ -6,9 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from air_core.workflow_checks import check_config
+from air_core.workflow_checks import check_config, check_config_schema
 
-validate(config, schema="../config/schema.yaml")
+check_config_schema(config, workflow.source_path("../config/schema.yaml"))  # one line per mistake
+validate(config, schema="../config/schema.yaml")  # fills the defaults
 check_config(config)
 
 R = config["results_dir"]
@@ -17,8 +18,10 @@ METHODS = config["methods"]
 SEEDS = config["seeds"]
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
-RUN = R + "/{d}/runs/{paradigm}/{prompt}/{method}/seed{seed}"
+RUN = f"{R}/{{d}}/runs/{{paradigm}}/{{prompt}}/{{method}}/seed{{seed}}"
 RESULTS_TABLE = f"{R}/tables/results.parquet"
+THREADS = max(config["threads"], 1)  # torch threads per job; Snakemake caps it at --cores
+SCRIPTS = os.path.join(workflow.basedir, "workflow_scripts")  # works from any --directory
 
 
 wildcard_constraints:
@@ -47,6 +50,13 @@ def dataset_source(wildcards):
     return []
 
 
+def lora_weights(wildcards):
+    """The LoRA-tuned variant needs the adapter; the plain-SD variant (table 3) does not."""
+    if wildcards.variant == "lora":
+        return f"{R}/{wildcards.d}/lora/pytorch_lora_weights.safetensors"
+    return []
+
+
 def shard_indexes(wildcards):
     n = config["generate"]["shards"]
     return [f"{R}/{wildcards.d}/synthetic/{wildcards.variant}/shard{i}.parquet" for i in range(n)]
@@ -70,5 +80,5 @@ def diffusion_targets():
 
 
 def run_metrics():
-    return expand(RUN + "/metrics.parquet", d=DATASETS, paradigm=config["paradigms"], prompt=config["prompts"],
+    return expand(f"{RUN}/metrics.parquet", d=DATASETS, paradigm=config["paradigms"], prompt=config["prompts"],
                   method=list(METHODS), seed=SEEDS)

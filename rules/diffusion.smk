@@ -10,23 +10,23 @@ rule train_lora:
         weights=f"{R}/{{d}}/lora/pytorch_lora_weights.safetensors",
         loss=f"{R}/{{d}}/lora/loss.parquet",
     params:
+        script=f"{SCRIPTS}/train_lora.py",
+        device=config["device"],
         diffusion=as_json(config["models"]["diffusion"]),
         lora=as_json(config["lora"]),
     resources:
         gpu=1,
+    threads: THREADS
+    conda:
+        "../envs/air.yaml"
     log:
         f"{LOGS}/train_lora/{{d}}.log",
     benchmark:
         f"{BENCH}/train_lora/{{d}}.tsv"
     shell:
-        "python workflow_scripts/train_lora.py --diffusion {params.diffusion:q} --lora {params.lora:q} "
-        "--lora-set {input.lora_set} --device {config[device]} --threads {config[threads]} "
+        "python {params.script} --diffusion {params.diffusion:q} --lora {params.lora:q} "
+        "--lora-set {input.lora_set} --device {params.device} --threads {threads} "
         "--weights {output.weights} --loss {output.loss} > {log} 2>&1"
-
-
-def lora_weights(wildcards):
-    """The LoRA-tuned variant needs the adapter; the plain-SD variant (table 3) does not."""
-    return rules.train_lora.output.weights if wildcards.variant == "lora" else []
 
 
 rule generate:
@@ -38,20 +38,25 @@ rule generate:
         index=f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}.parquet",
         images=directory(f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}"),
     params:
+        script=f"{SCRIPTS}/generate.py",
+        device=config["device"],
         diffusion=as_json(config["models"]["diffusion"]),
         generate=as_json(config["generate"]),
         description=lambda w: config["datasets"][w.d]["description"],
     resources:
         gpu=1,
+    threads: THREADS
+    conda:
+        "../envs/air.yaml"
     log:
         f"{LOGS}/generate/{{d}}_{{variant}}_shard{{shard}}.log",
     benchmark:
         f"{BENCH}/generate/{{d}}_{{variant}}_shard{{shard}}.tsv"
     shell:
-        "python workflow_scripts/generate.py --diffusion {params.diffusion:q} --generate {params.generate:q} "
+        "python {params.script} --diffusion {params.diffusion:q} --generate {params.generate:q} "
         "--classes {input.classes} --lora '{input.lora}' --description {params.description:q} "
-        "--variant {wildcards.variant} --shard {wildcards.shard} --device {config[device]} "
-        "--threads {config[threads]} --images {output.images} --index {output.index} > {log} 2>&1"
+        "--variant {wildcards.variant} --shard {wildcards.shard} --device {params.device} "
+        "--threads {threads} --images {output.images} --index {output.index} > {log} 2>&1"
 
 
 rule select:
@@ -65,16 +70,21 @@ rule select:
         prototypes=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.parquet",
         grid=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.png",
     params:
+        script=f"{SCRIPTS}/select_prototypes.py",
+        device=config["device"],
         clip=as_json(config["models"]["clip"]),
         batch_size=config["encode"]["batch_size"],
     resources:
         gpu=1,
+    threads: THREADS
+    conda:
+        "../envs/air.yaml"
     log:
         f"{LOGS}/select/{{d}}_{{variant}}.log",
     benchmark:
         f"{BENCH}/select/{{d}}_{{variant}}.tsv"
     shell:
-        "python workflow_scripts/select_prototypes.py --clip {params.clip:q} --shards {input.shards} "
+        "python {params.script} --clip {params.clip:q} --shards {input.shards} "
         "--classes {input.classes} --text-features {input.text_features} --batch-size {params.batch_size} "
-        "--device {config[device]} --threads {config[threads]} --features {output.features} "
+        "--device {params.device} --threads {threads} --features {output.features} "
         "--prototypes {output.prototypes} --grid {output.grid} > {log} 2>&1"

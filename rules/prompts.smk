@@ -16,21 +16,25 @@ rule train_prompts:
         history=f"{RUN}/history.parquet",
         settings=f"{RUN}/settings.json",
     params:
+        script=f"{SCRIPTS}/train_prompts.py",
         clip=as_json(config["models"]["clip"]),
         recipe=lambda w: as_json({"name": w.method, **METHODS[w.method]}),
         synthetic=lambda w, input: input.get("synthetic_features", ""),
         out_dir=lambda w, output: os.path.dirname(output.prompt),
     resources:
         gpu=1,
+    threads: THREADS
+    conda:
+        "../envs/air.yaml"
     log:
         f"{LOGS}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python workflow_scripts/train_prompts.py --clip {params.clip:q} --recipe {params.recipe:q} "
+        "python {params.script} --clip {params.clip:q} --recipe {params.recipe:q} "
         "--paradigm {wildcards.paradigm} --seed {wildcards.seed} --manifest {input.manifest} "
         "--features {input.features} --text-features {input.text_features} --synthetic '{params.synthetic}' "
-        "--threads {config[threads]} --out-dir {params.out_dir} > {log} 2>&1"
+        "--threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule evaluate:
@@ -44,10 +48,14 @@ rule evaluate:
     output:
         predictions=f"{RUN}/predictions.parquet",
         metrics=f"{RUN}/metrics.parquet",
+    params:
+        script=f"{SCRIPTS}/evaluate.py",
+    conda:
+        "../envs/air.yaml"
     log:
         f"{LOGS}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
     shell:
-        "python workflow_scripts/evaluate.py --manifest {input.manifest} --features {input.features} "
+        "python {params.script} --manifest {input.manifest} --features {input.features} "
         "--classifier {input.classifier} --split {input.split} --pseudo-labels {input.pseudo_labels} "
         "--dataset {wildcards.d} --paradigm {wildcards.paradigm} --prompt {wildcards.prompt} "
         "--method {wildcards.method} --seed {wildcards.seed} "
