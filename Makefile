@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Performance figures (docs/performance.md); not part of the tests. Run `make demo` first for e.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

@@ -45,6 +45,11 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "class_name": ("string", "true class name"),
         "split": ("string", "train, val or test; the train pool is train + val"),
     },
+    "skipped_images": {
+        "path": ("string", "absolute path of an image the dataset lists but that could not be read"),
+        "split": ("string", "train, val or test: the split it was listed in"),
+        "reason": ("string", "why it was left out: 'file not found' or 'unreadable: <PIL error>'"),
+    },
     "features": {
         "image_id": ("string", "id of the image (manifest image_id or synthetic image_id)"),
         "feature": (EMBEDDING, "L2-normalised frozen CLIP image embedding"),
@@ -112,10 +117,18 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "iteration": ("int32", "relabelling round"),
         "epoch": ("int32", "epoch within the round"),
         "lr": ("float32", "learning rate of the epoch"),
-        "loss_real": ("float32", "L_r, CE on pseudo-labelled real images (eq. 8)"),
+        "loss_real": ("float32", "L_r on the real images (eq. 8): CE, or CPL's -log sum_j w_j p_j; 0 when off"),
         "loss_synthetic": ("float32", "L_s, CE on synthetic images (eq. 9); 0 when off"),
-        "loss": ("float32", "L = L_r + beta * L_s (eq. 10)"),
-        "train_acc": ("float32", "accuracy on the training targets (pseudo-labels)"),
+        "loss": ("float32", "L = r * L_r + beta * L_s (eq. 10; r = the recipe's real_loss)"),
+        "train_acc": ("float32", "accuracy on the training labels (pseudo-labels; synthetic labels when L_r is off)"),
+    },
+    "confident_accuracy": {
+        "iteration": ("int32", "relabelling round whose classifier scored the images (0 = zero-shot CLIP); "
+                               "the last is the final classifier"),
+        "scores": ("string", "text (p, eq. 1), fused (p + lambda * p_hat, synthetic prototypes, eq. 7) "
+                             "or real_proto (the same with real-image prototypes)"),
+        "n": ("int32", "images scored: up to 50 per class, the most confident ones predicted as it"),
+        "accuracy": ("float64", "% of them whose argmax equals the held-back true label; NaN when n is 0"),
     },
     "predictions": {
         "image_id": ("string", "test image"),
@@ -129,7 +142,10 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "prompt": ("string", "text or visual"),
         "method": ("string", "method recipe name"),
         "seed": ("int32", "run seed"),
-        "top1": ("float64", "top-1 test accuracy in %"),
+        "top1": ("float64", "the paradigm's metric in %: top-1 test accuracy (ul, ssl), harmonic mean of "
+                            "top1_seen and top1_unseen (trzsl)"),
+        "top1_seen": ("float64", "top-1 (%) on test images of seen classes (all classes outside TRZSL)"),
+        "top1_unseen": ("float64", "top-1 (%) on test images of unseen classes; NaN outside TRZSL"),
         "pseudo_label_acc": ("float64", "accuracy (%) of the last round's pseudo-labels; NaN if none"),
         "n_test": ("int32", "number of test images"),
     },
@@ -230,10 +246,15 @@ def save_image(image, path: str | os.PathLike) -> None:
 # Where each documented table lies in the results tree (file name, or parent/file name).
 _FILE_SCHEMAS = {
     "data/manifest.parquet": "manifest", "data/classes.parquet": "classes", "features/real.parquet": "features",
+    "data/skipped_images.parquet": "skipped_images",
     "zero_shot/probs.parquet": "zero_shot", "zero_shot/lora_set.parquet": "lora_set", "lora/loss.parquet": "lora_loss",
     "features.parquet": "synthetic_features", "prototypes.parquet": "prototypes", "split.parquet": "split",
-    "pseudo_labels.parquet": "pseudo_labels", "history.parquet": "history", "predictions.parquet": "predictions",
+    "pseudo_labels.parquet": "pseudo_labels", "history.parquet": "history",
+    "confident_accuracy.parquet": "confident_accuracy", "predictions.parquet": "predictions",
     "metrics.parquet": "metrics", "tables/results.parquet": "results",
+    # The paper tables' long form (air_core.tables, rule aggregate): the results schema, paper_top1 = that table's.
+    "tables/table1_text.parquet": "results", "tables/table1_visual.parquet": "results",
+    "tables/table2.parquet": "results", "tables/table3.parquet": "results",
 }
 
 

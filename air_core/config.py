@@ -85,10 +85,15 @@ class GenerateConfig:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A method: a pseudo-labelling strategy, a prompt trainer and AiR's switches."""
+    """A method, fully resolved: a pseudo-labelling strategy, a prompt trainer and AiR's switches.
+
+    Build it with ``air_core.recipes.resolve_recipe``, which starts from the protocol defaults
+    of the recipe's ``base`` method; the defaults below are GRIP's.
+    """
 
     name: str
-    pseudo_labels: str = "grip"  # none | fpl | grip
+    base: str = "grip"  # none | fpl | grip | cpl: whose protocol defaults the recipe started from
+    pseudo_labels: str = "grip"  # none | fpl | grip | cpl
     iterations: int = 10
     epochs: int = 150
     batch_size: int = 16
@@ -97,17 +102,24 @@ class Recipe:
     weight_decay: float = 0.1
     warmup_epochs: int = 5
     warmup_lr: float = 1e-4
-    top_k: int = 16  # FPL's K per class
-    n_ctx: int = 16
+    grad_clip: float | None = None  # max gradient norm; None = no clipping (CPL clips at 0.8)
+    top_k: int = 16  # FPL's K per class (GRIP and CPL use the K_t schedule)
+    cpl_alpha: float = 75.0  # CPL intra-instance quantile, in %
+    cpl_beta: float | str = 0.95  # CPL inter-instance quantile, or 'auto*g' = 1 - g/C
+    n_ctx: int = 16  # prompt length: context vectors (text) or prompt tokens (visual)
+    real_loss: float = 1.0  # weight of L_r (eq. 8); 0 = synthetic loss only (table 2)
     fusion_lambda: float = 0.0  # eq. 7; 0 turns the prototype classifier off
     synthetic_beta: float = 0.0  # eq. 9; 0 turns the synthetic loss off
     synthetic: str = "lora"  # lora | base: which SD made the synthetic images
+    prototypes: str = "synthetic"  # synthetic (eq. 6) | real (control: most confident real image per class)
     n_synthetic: int | None = None  # M; None = all generated images per class
-    paper_method: str | None = None  # row name in the paper's table 1
+    paper_method: str | dict | None = None  # row name in the paper's table 1, or {prompt: row name}
+    paper_row: str | dict | None = None  # row of the ablation tables, e.g. {"table2": "0,0,1"}; None = derived
 
     @property
     def uses_synthetic(self) -> bool:
-        return self.fusion_lambda > 0 or self.synthetic_beta > 0
+        """The run reads synthetic images: for the synthetic loss, or for synthetic prototypes."""
+        return self.synthetic_beta > 0 or (self.fusion_lambda > 0 and self.prototypes == "synthetic")
 
 
 def from_dict(cls: type[T], data: dict[str, Any], **extra: Any) -> T:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import torch
 
 
 def top1(pred: np.ndarray, label: np.ndarray) -> float:
@@ -14,6 +19,34 @@ def top1(pred: np.ndarray, label: np.ndarray) -> float:
 def harmonic_mean(a: float, b: float) -> float:
     """The TRZSL metric: harmonic mean of seen and unseen accuracy."""
     return 0.0 if a + b == 0 else 2 * a * b / (a + b)
+
+
+def paradigm_metrics(pred: np.ndarray, label: np.ndarray, seen: np.ndarray, paradigm: str) -> dict[str, float]:
+    """The metrics table's accuracies: ``top1`` is the paradigm's metric (H of seen and unseen in TRZSL).
+
+    Args:
+        pred, label: (N,) predicted and true class of each test image (prediction over all classes).
+        seen: (N,) the image's class is seen (always true outside TRZSL).
+    """
+    seen_acc = top1(pred[seen], label[seen])
+    if paradigm == "trzsl":
+        unseen_acc = top1(pred[~seen], label[~seen])
+        return {"top1": harmonic_mean(seen_acc, unseen_acc), "top1_seen": seen_acc, "top1_unseen": unseen_acc}
+    return {"top1": top1(pred, label), "top1_seen": seen_acc, "top1_unseen": float("nan")}
+
+
+def visual_test_features(clip, prompt_state: dict, n_ctx: int, class_features: np.ndarray, paths: list[str],
+                         device: str | torch.device = "cpu") -> np.ndarray:
+    """Test-image features (N, D) through the image tower with a trained visual prompt (loaded strictly)."""
+    import torch
+
+    from air_core.trainer import embed
+    from air_core.visual_prompts import VisualPromptLearner, cache_images
+
+    learner = VisualPromptLearner(clip.model, torch.from_numpy(class_features), n_ctx).to(device)
+    learner.load_prompt_state(prompt_state)
+    images = cache_images(paths, clip.preprocess, "caching test images").to(device)
+    return embed(learner, images, np.arange(len(paths)))
 
 
 def summarise(metrics: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -44,12 +77,21 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paper_rows(paper_table: pd.DataFrame, paper_methods: dict[str, str | None]) -> pd.DataFrame:
-    """The paper's table 1 rows renamed to this config's method names (dataset, paradigm, prompt, method, top1)."""
+def paper_rows(paper_table: pd.DataFrame, paper_methods: dict[str, str | dict | None]) -> pd.DataFrame:
+    """The paper's table 1 rows renamed to this config's method names (dataset, paradigm, prompt, method, top1).
+
+    A method's paper name is one row name for every prompt type, or a mapping by prompt type
+    (``{text: CoOp, visual: VPT}``).
+    """
     rows = []
     for method, paper_name in paper_methods.items():
-        if paper_name:
-            rows.append(paper_table[paper_table["method"] == paper_name].assign(method=method))
+        by_prompt = paper_name if isinstance(paper_name, dict) else {None: paper_name}  # {text: CoOp, visual: VPT}
+        for prompt, name in by_prompt.items():
+            match = paper_table["method"] == name
+            if prompt is not None:
+                match &= paper_table["prompt"] == prompt
+            if name:
+                rows.append(paper_table[match].assign(method=method))
     if not rows:
         return pd.DataFrame(columns=["dataset", "paradigm", "prompt", "method", "top1"])
     return pd.concat(rows, ignore_index=True)[["dataset", "paradigm", "prompt", "method", "top1"]]

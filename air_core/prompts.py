@@ -1,4 +1,8 @@
-"""The CoOp-style text prompt learner: 16 shared context vectors before each class name."""
+"""The CoOp-style text prompt learner: 16 shared context vectors before each class name.
+
+Its twin for the image side is ``air_core.visual_prompts.VisualPromptLearner``; both offer
+``text_features()``, ``image_features(x)`` and ``prompt_state()``, so one trainer trains either.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,15 @@ class TextPromptLearner(nn.Module):
     prompt's end token, which is exact under CLIP's causal attention mask.
     """
 
-    def __init__(self, clip_model: nn.Module, tokenizer: Callable, class_names: Sequence[str], n_ctx: int = 16):
+    def __init__(self, clip_model: nn.Module, tokenizer: Callable, class_names: Sequence[str], n_ctx: int = 16,
+                 truncate: bool = True):
         super().__init__()
         self.n_ctx = n_ctx
         self.text = clip_model  # frozen; its weights are never saved with the prompt
         self.text.requires_grad_(False)
         tokens = tokenizer([" ".join(["X"] * n_ctx) + f" {name}" for name in class_names])  # (C, 77)
         eot = tokens.argmax(dim=-1)  # the end token has the largest id
-        length = int(eot.max()) + 1
+        length = int(eot.max()) + 1 if truncate else tokens.shape[1]  # truncate=False: CoOp's 77 positions
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens[:, :length])  # (C, L, W)
         self.register_buffer("eot", eot, persistent=False)
@@ -51,6 +56,14 @@ class TextPromptLearner(nn.Module):
         proj = clip.text_projection
         x = proj(x) if isinstance(proj, nn.Linear) else x @ proj  # (C, D)
         return F.normalize(x, dim=-1)
+
+    def text_features(self) -> torch.Tensor:
+        """The learned class features (C, D): one text-tower pass."""
+        return self()
+
+    def image_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The image side is frozen: cached CLIP image features (B, D) pass through unchanged."""
+        return features
 
     def prompt_state(self) -> dict[str, torch.Tensor]:
         """What is saved of a trained prompt: the context alone."""

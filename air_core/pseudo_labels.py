@@ -34,24 +34,32 @@ def fuse(p_text: np.ndarray, p_proto: np.ndarray | None, fusion_lambda: float) -
     return p_text + fusion_lambda * p_proto
 
 
-def top_k_per_class(scores: np.ndarray, k: int) -> np.ndarray:
+def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
     """Give each class at most ``k`` images, the ones it scores highest, each image at most once.
 
     Every class keeps a leaderboard of its ``k`` best images. An image goes to its most
     probable class first; if it does not make that board (or is pushed off it later), it is
     offered to its next most probable class, and so on (FPL's fall-through).
 
+    Args:
+        scores: (N, C).
+        k: board size per class.
+        allowed: (N, C) bool, the classes an image may be offered to (CPL's candidate sets);
+            None = every class.
     Returns:
         (N,) int array: the assigned class, or -1 for images no board kept.
     """
     n, c = scores.shape
-    preference = np.argsort(-scores, axis=1, kind="stable")  # (N, C) classes, best first
+    allowed = np.ones((n, c), bool) if allowed is None else allowed
+    key = np.where(allowed, -scores, np.inf)  # disallowed classes sort last
+    preference = np.argsort(key, axis=1, kind="stable")  # (N, C) classes, best first
+    n_allowed = allowed.sum(axis=1)
     next_choice = np.zeros(n, dtype=int)
     boards: list[list[tuple[float, int]]] = [[] for _ in range(c)]  # min-heaps of (score, -image)
     free = list(range(n - 1, -1, -1))
     while free:
         i = free.pop()
-        if next_choice[i] >= c or k <= 0:
+        if next_choice[i] >= n_allowed[i] or k <= 0:
             continue
         cls = preference[i, next_choice[i]]
         next_choice[i] += 1
@@ -86,7 +94,8 @@ def pseudo_label(scores: np.ndarray, strategy: str, iteration: int, top_k: int, 
         return top_k_per_class(scores, grip_k(iteration, n, c, n_iterations))
     if strategy == "none":
         return np.full(n, -1, dtype=int)
-    raise ValueError(f"unknown pseudo-labelling strategy '{strategy}'; use none, fpl or grip")
+    raise ValueError(f"unknown pseudo-labelling strategy '{strategy}' for hard labels; use none, fpl or grip "
+                     "(cpl gives candidate sets: air_core.relabel.relabel)")
 
 
 def ranked_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -53,6 +53,13 @@ def run_script(main) -> None:
         raise SystemExit(1) from None
 
 
-def precision(device: torch.device) -> torch.dtype:
-    """Frozen-weight dtype for diffusion: fp16 on CUDA (trainable LoRA weights stay fp32), fp32 on CPU."""
-    return torch.float16 if device.type == "cuda" else torch.float32
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def precision(device: torch.device, name: str = "auto") -> torch.dtype:
+    """Dtype of SD's frozen weights: 'auto' is fp16 on CUDA and fp32 on CPU (LoRA weights always train in fp32)."""
+    if name == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if device.type == "cpu" and name != "fp32":
+        logging.getLogger("air").warning("diffusion_precision %s on the CPU is slow; fp32 is the CPU default", name)
+    return DTYPES[name]

@@ -1,170 +1,145 @@
-"""Iterative prompt training: relabel with p + lambda * p_hat, train on L_r + beta * L_s, repeat.
+"""Iterative prompt training: relabel with p + lambda * p_hat, train on r * L_r + beta * L_s, repeat.
 
-Image features are cached, so a training step costs one pass of the text tower over the
-C class prompts; no image is decoded or encoded here.
+Round t relabels the unlabeled images with the classifier of round t-1 (zero-shot CLIP at
+t = 0), fused with the prototype classifier when the recipe uses it (eq. 7), picks the images
+that train with the recipe's strategy (FPL, GRIP, CPL), and trains a freshly initialised
+prompt, text or visual, on them and on the labeled images of the paradigm.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from tqdm import tqdm
+from safetensors.torch import save_file
+from torch import nn
 
-from air_core.artifacts import column_matrix
+from air_core.artifacts import atomic_path, write_table
 from air_core.config import Recipe
-from air_core.prompts import TextPromptLearner
-from air_core.pseudo_labels import class_probs, fuse, pseudo_label
-from air_core.select import select_prototypes
+from air_core.pseudo_labels import class_probs, fuse
+from air_core.relabel import RoundLabels, most_confident, relabel
+from air_core.run_data import TrainingData, attach_images, training_data  # noqa: F401 (the run's data API)
+from air_core.trainer import Inputs, TrainSet, air_loss, embed, lr_at, make_learner, train_round  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingData:
-    """Cached features of one run. Labels are -1 where a label is not given to the learner."""
-
-    real_features: np.ndarray  # (N, D) unlabeled + labeled train-pool images
-    given_labels: np.ndarray  # (N,) true label for labeled images, -1 for unlabeled
-    zero_shot_text: np.ndarray  # (C, D) text features of "a photo of a {class}"
-    logit_scale: float
-    synthetic_features: np.ndarray | None = None  # (S, D)
-    synthetic_labels: np.ndarray | None = None  # (S,)
-    prototypes: np.ndarray | None = None  # (C, D), x^*_c of eq. 6
+CONFIDENT_PER_CLASS = 50  # fig. 4: pseudo-label accuracy of the 50 most confident images per class
 
 
 @dataclass
 class TrainingResult:
     classifier: np.ndarray  # (C, D) final class features
     prompt: dict[str, torch.Tensor] = field(default_factory=dict)
-    pseudo_labels: list[dict] = field(default_factory=list)  # per iteration: labels, scores
+    pseudo_labels: list[dict] = field(default_factory=list)  # per iteration: positions, labels, scores
+    confident: list[dict] = field(default_factory=list)  # per iteration and scores: positions, labels (fig. 4)
     history: list[dict] = field(default_factory=list)
 
 
-def lr_at(epoch: int, recipe: Recipe) -> float:
-    """Constant warm-up lr for the first epochs, then cosine decay from lr (CoOp's schedule)."""
-    if epoch < recipe.warmup_epochs:
-        return recipe.warmup_lr
-    span = max(recipe.epochs - recipe.warmup_epochs, 1)
-    return 0.5 * recipe.lr * (1 + math.cos(math.pi * (epoch - recipe.warmup_epochs) / span))
-
-
-def air_loss(logits_real: torch.Tensor, y_real: torch.Tensor, logits_syn: torch.Tensor | None,
-             y_syn: torch.Tensor | None, beta: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """L = L_r + beta * L_s (eq. 10): CE on pseudo-labelled real images (eq. 8) and on synthetic ones (eq. 9).
-
-    Returns:
-        L, L_r, L_s (L_s is 0 without synthetic logits).
-    """
-    loss_real = F.cross_entropy(logits_real, y_real)
-    loss_syn = F.cross_entropy(logits_syn, y_syn) if logits_syn is not None else logits_real.new_zeros(())
-    return loss_real + beta * loss_syn, loss_real, loss_syn
-
-
-def _train_prompt(learner: TextPromptLearner, x: torch.Tensor, y: torch.Tensor, x_syn: torch.Tensor | None,
-                  y_syn: torch.Tensor | None, recipe: Recipe, logit_scale: float, generator: torch.Generator,
-                  iteration: int) -> list[dict]:
-    optimizer = torch.optim.SGD([learner.ctx], lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
-    learner.train()
-    history = []
-    bar = tqdm(range(recipe.epochs), desc=f"round {iteration}", mininterval=5)
-    for epoch in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(epoch, recipe)
-        order = torch.randperm(len(x), generator=generator)
-        syn_order = torch.randperm(len(x_syn), generator=generator) if x_syn is not None else None
-        sums = np.zeros(4)
-        for step, start in enumerate(range(0, len(x), recipe.batch_size)):
-            idx = order[start:start + recipe.batch_size]
-            text = learner()  # (C, D): one text-tower pass per step
-            logits = logit_scale * x[idx] @ text.T  # (B, C)
-            logits_syn = y_batch_syn = None
-            if x_syn is not None and recipe.synthetic_beta > 0:
-                sidx = syn_order[(step * recipe.batch_size + torch.arange(recipe.batch_size)) % len(syn_order)]
-                logits_syn, y_batch_syn = logit_scale * x_syn[sidx] @ text.T, y_syn[sidx]
-            loss, loss_real, loss_syn = air_loss(logits, y[idx], logits_syn, y_batch_syn, recipe.synthetic_beta)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            sums += [len(idx) * loss_real.item(), len(idx) * loss_syn.item(), len(idx) * loss.item(),
-                     (logits.argmax(1) == y[idx]).sum().item()]
-        mean = sums / len(x)
-        history.append({"iteration": iteration, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                        "loss_real": mean[0], "loss_synthetic": mean[1], "loss": mean[2], "train_acc": mean[3]})
-        bar.set_postfix(loss=f"{mean[2]:.3f}", refresh=False)
-    return history
-
-
-def train_iterations(data: TrainingData, recipe: Recipe, model: torch.nn.Module, tokenizer, class_names: list[str],
-                     seed: int) -> TrainingResult:
-    """Run the recipe's relabel-and-train rounds (the paradigm decides which labels are given)."""
-    labeled = data.given_labels >= 0
-    unlabeled = ~labeled
-    classifier = data.zero_shot_text
-    result = TrainingResult(classifier=classifier)
-    x_all = torch.from_numpy(data.real_features)
-    x_syn = y_syn = None
-    if recipe.synthetic_beta > 0:
-        x_syn, y_syn = torch.from_numpy(data.synthetic_features), torch.from_numpy(data.synthetic_labels).long()
-    p_proto = None
+def _round_scores(data: TrainingData, learner: nn.Module | None, recipe: Recipe, prompt: str,
+                  unlabeled: np.ndarray, classes: np.ndarray) -> dict[str, np.ndarray]:
+    """p (eq. 1) and, with fusion, p + lambda * p_hat (eq. 7) of the unlabeled images over ``classes``."""
+    if learner is None or prompt == "text":  # the image side is frozen: cached features
+        feats, protos = data.real_features[unlabeled], data.prototypes
+    else:
+        feats = embed(learner, data.real_images, unlabeled)
+        protos = embed(learner, data.prototype_images, np.arange(data.n_classes)) if recipe.fusion_lambda > 0 else None
+    with torch.no_grad():
+        text = data.zero_shot_text if learner is None else learner.text_features().float().cpu().numpy()
+    scores = {"text": class_probs(feats, text[classes], data.logit_scale)}  # eq. 1
     if recipe.fusion_lambda > 0:
-        p_proto = class_probs(data.real_features[unlabeled], data.prototypes, data.logit_scale)  # p_hat, eq. 7
-    rounds = recipe.iterations if (unlabeled.any() and recipe.pseudo_labels != "none") else 1
+        p_hat = class_probs(feats, protos[classes], data.logit_scale)  # eq. 7, auxiliary classifier
+        scores["fused" if recipe.prototypes == "synthetic" else "real_proto"] = fuse(
+            scores["text"], p_hat, recipe.fusion_lambda)
+    return scores
+
+
+def real_train_set(data: TrainingData, inputs: Inputs, labeled: np.ndarray, unlabeled: np.ndarray,
+                   round_labels: RoundLabels | None, recipe: Recipe, device: torch.device) -> TrainSet | None:
+    """Labeled images with their labels plus this round's pseudo-labelled ones."""
+    n_pseudo = 0 if round_labels is None else len(round_labels.rows)
+    if len(labeled) + n_pseudo == 0:
+        return None
+    labels = data.given_labels[labeled]
+    rows, all_labels = labeled, labels
+    targets = weights = None
+    if n_pseudo:
+        rows = np.concatenate([labeled, unlabeled[round_labels.rows]])
+        all_labels = np.concatenate([labels, round_labels.labels])
+        if recipe.pseudo_labels == "cpl":  # candidate weights; labeled images: their one label
+            targets = np.concatenate([np.eye(data.n_classes, dtype=np.float32)[labels], round_labels.targets])
+        elif len(labeled):  # SSL in FPL/GRIP: CE on labeled images weighted |pseudo| / |labeled|
+            weights = np.concatenate([np.full(len(labeled), n_pseudo / len(labeled)), np.ones(n_pseudo)])
+
+    def dev(a: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
+        return None if a is None else torch.as_tensor(a, dtype=dtype).to(device)
+
+    return TrainSet(inputs=inputs, rows=torch.as_tensor(rows, dtype=torch.long), labels=dev(all_labels, torch.long),
+                    targets=dev(targets, torch.float32), weights=dev(weights, torch.float32))
+
+
+def _inputs(data: TrainingData, recipe: Recipe, prompt: str, device: torch.device) -> tuple:
+    """What the learner reads: features (text prompts) or cached images (visual), real and synthetic."""
+    use_syn = recipe.synthetic_beta > 0
+    if prompt == "text":
+        real = torch.from_numpy(data.real_features).to(device)
+        syn = torch.from_numpy(data.synthetic_features).to(device) if use_syn else None
+    elif data.real_images is None or (use_syn and data.synthetic_images is None) or (
+            recipe.fusion_lambda > 0 and data.prototype_images is None):
+        raise ValueError("visual prompts need the run's images cached: call air_core.run_data.attach_images")
+    else:
+        real = data.real_images.to(device)
+        syn = data.synthetic_images.to(device) if use_syn else None
+    synthetic = None if syn is None else TrainSet(
+        inputs=syn, rows=torch.arange(len(data.synthetic_labels)),
+        labels=torch.as_tensor(data.synthetic_labels, dtype=torch.long).to(device))
+    return real, synthetic
+
+
+def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, tokenizer, class_names: Sequence[str],
+                     seed: int, prompt: str = "text", device: str | torch.device = "cpu") -> TrainingResult:
+    """Run the recipe's relabel-and-train rounds (the paradigm decides which labels are given)."""
+    device = torch.device(device)
+    labeled, unlabeled = np.flatnonzero(data.given_labels >= 0), np.flatnonzero(data.given_labels < 0)
+    classes = data.label_classes()
+    relabels = recipe.pseudo_labels != "none" and len(unlabeled) > 0
+    rounds = recipe.iterations if relabels else 1
+    trains = relabels or len(labeled) > 0 or recipe.synthetic_beta > 0
+    real_inputs, synthetic = _inputs(data, recipe, prompt, device) if trains else (None, None)
+    result = TrainingResult(classifier=data.zero_shot_text)
     generator = torch.Generator().manual_seed(seed)
-    for iteration in range(rounds):
-        labels = data.given_labels.copy()
-        if recipe.pseudo_labels != "none":
-            p_text = class_probs(data.real_features[unlabeled], classifier, data.logit_scale)  # eq. 1
-            scores = fuse(p_text, p_proto, recipe.fusion_lambda)  # eq. 7
-            chosen = pseudo_label(scores, recipe.pseudo_labels, iteration, recipe.top_k, recipe.iterations)
-            labels[unlabeled] = chosen
-            kept = chosen >= 0
-            result.pseudo_labels.append({"iteration": iteration, "positions": np.flatnonzero(unlabeled)[kept],
-                                         "labels": chosen[kept], "scores": scores[kept, chosen[kept]]})
-        train = labels >= 0
-        if not train.any():
+    learner = None
+    for iteration in range(rounds + 1):
+        scores = _round_scores(data, learner, recipe, prompt, unlabeled, classes) if len(unlabeled) else {}
+        for kind, s in scores.items():
+            rows, labels = most_confident(s, classes, CONFIDENT_PER_CLASS)
+            result.confident.append({"iteration": iteration, "scores": kind, "positions": unlabeled[rows],
+                                     "labels": labels})
+        if iteration == rounds:
+            break
+        round_labels = None
+        if relabels:
+            fused = [kind for kind in scores if kind != "text"]  # eq. 7 when the recipe fuses
+            round_labels = relabel(scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes)
+            result.pseudo_labels.append({"iteration": iteration, "positions": unlabeled[round_labels.rows],
+                                         "labels": round_labels.labels, "scores": round_labels.scores})
+        real = real_train_set(data, real_inputs, labeled, unlabeled, round_labels, recipe, device)
+        if (real is None or recipe.real_loss == 0) and synthetic is None:
             log.info("round %d: nothing to train on; the classifier stays the zero-shot one", iteration)
             break
-        log.info("round %d: training on %d images (%d pseudo-labelled)", iteration, train.sum(),
-                 (train & unlabeled).sum())
-        torch.manual_seed(seed + iteration)  # a fresh prompt every round (GRIP)
-        learner = TextPromptLearner(model, tokenizer, class_names, recipe.n_ctx)
-        result.history += _train_prompt(learner, x_all[train], torch.from_numpy(labels[train]).long(), x_syn, y_syn,
-                                         recipe, data.logit_scale, generator, iteration)
-        learner.eval()
+        log.info("round %d: training on %d real images (%d pseudo-labelled)", iteration,
+                 0 if real is None else len(real.rows), 0 if round_labels is None else len(round_labels.rows))
+        torch.manual_seed(seed + iteration)  # a fresh prompt every round (GRIP, CPL)
+        learner = make_learner(prompt, model, tokenizer, class_names, data.zero_shot_text, recipe.n_ctx, device)
+        result.history += train_round(learner, real, synthetic, recipe, data.logit_scale, generator, iteration)
         with torch.no_grad():
-            classifier = learner().numpy()
-        result.classifier, result.prompt = classifier, learner.prompt_state()
+            result.classifier = learner.text_features().float().cpu().numpy()
+        result.prompt = learner.prompt_state()
     return result
-
-
-def training_data(manifest: pd.DataFrame, split: pd.DataFrame, features: pd.DataFrame, zero_shot_text: np.ndarray,
-                  logit_scale: float, synthetic: pd.DataFrame | None = None,
-                  n_synthetic: int | None = None) -> tuple[TrainingData, np.ndarray]:
-    """Assemble a run's cached features; returns the data and the manifest rows of the train pool.
-
-    Synthetic images are the first ``n_synthetic`` per class (M of fig. 3), and the prototypes
-    are re-selected among them (eq. 6), so that an M sweep reuses one generation.
-    """
-    order = features.set_index("image_id").loc[manifest["image_id"]]
-    pool = np.flatnonzero(split["role"].ne("test").to_numpy())
-    given = np.where(split["role"].eq("labeled").to_numpy(), manifest["label"].to_numpy(), -1)[pool]
-    data = TrainingData(real_features=column_matrix(order, "feature")[pool], given_labels=given,
-                        zero_shot_text=zero_shot_text, logit_scale=logit_scale)
-    if synthetic is not None:
-        if n_synthetic is not None:
-            synthetic = synthetic[synthetic["index"] < n_synthetic]
-        labels = synthetic["label"].to_numpy()
-        feats = column_matrix(synthetic, "feature")
-        chosen = select_prototypes(synthetic["p_own"].to_numpy(), labels, len(zero_shot_text))  # eq. 6
-        data.synthetic_features, data.synthetic_labels, data.prototypes = feats, labels, feats[chosen]
-    return data, pool
 
 
 def pseudo_label_columns(result: TrainingResult, image_ids: np.ndarray, truth: np.ndarray) -> dict[str, list]:
@@ -178,3 +153,37 @@ def pseudo_label_columns(result: TrainingResult, image_ids: np.ndarray, truth: n
         cols["score"] += rnd["scores"].astype(np.float32).tolist()
         cols["correct"] += (rnd["labels"] == truth[pos]).tolist()
     return cols
+
+
+def confident_accuracy_columns(result: TrainingResult, truth: np.ndarray) -> dict[str, list]:
+    """Columns of the 'confident_accuracy' table (fig. 4): accuracy of the most confident images per class."""
+    cols: dict[str, list] = {k: [] for k in ("iteration", "scores", "n", "accuracy")}
+    for entry in result.confident:
+        correct = entry["labels"] == truth[entry["positions"]]
+        cols["iteration"].append(entry["iteration"])
+        cols["scores"].append(entry["scores"])
+        cols["n"].append(len(correct))
+        cols["accuracy"].append(float(100 * correct.mean()) if len(correct) else float("nan"))
+    return cols
+
+
+def write_run(out_dir: str | Path, result: TrainingResult, split: pd.DataFrame, image_ids: np.ndarray,
+              truth: np.ndarray, settings: dict) -> None:
+    """Every file a run's training writes (docs/artifacts.md): tables, prompt, classifier, settings.
+
+    Args:
+        image_ids, truth: (N,) image_id and held-back true label of each train-pool row.
+    """
+    out = Path(out_dir)
+    write_table("split", {c: split[c].tolist() for c in split.columns}, out / "split.parquet")
+    write_table("pseudo_labels", pseudo_label_columns(result, image_ids, truth), out / "pseudo_labels.parquet")
+    write_table("confident_accuracy", confident_accuracy_columns(result, truth), out / "confident_accuracy.parquet")
+    history = {k: [h[k] for h in result.history] for k in
+               ("iteration", "epoch", "lr", "loss_real", "loss_synthetic", "loss", "train_acc")}
+    write_table("history", history, out / "history.parquet")
+    for name, tensors in (("prompt", result.prompt),
+                          ("classifier", {"classifier": torch.from_numpy(np.ascontiguousarray(result.classifier))})):
+        with atomic_path(out / f"{name}.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+    with atomic_path(out / "settings.json") as tmp:
+        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))

@@ -6,8 +6,19 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from air_core.workflow_checks import check_config, check_config_schema
+from air_core.recipes import synthetic_needed
+from air_core.workflow_checks import check_config, check_config_schema, stop_if_models_missing
+from air_core.datasets_config import resolve_datasets
 
+# Jobs never download: models come from the local caches (rule fetch_models fills them).
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+envvars:
+    "HF_HUB_OFFLINE",
+
+
+resolve_datasets(config, os.path.join(workflow.basedir, "config", "datasets"))  # presets -> full settings
 check_config_schema(config, workflow.source_path("../config/schema.yaml"))  # one line per mistake
 validate(config, schema="../config/schema.yaml")  # fills the defaults
 check_config(config)
@@ -45,9 +56,25 @@ def dataset_settings(wildcards):
 
 def dataset_source(wildcards):
     """The drawn dataset's folder when the workflow makes the dataset, else nothing."""
-    if config["datasets"][wildcards.d]["layout"] == "shapes":
+    from air_core.workflow_checks import made_by_workflow
+
+    ds = config["datasets"][wildcards.d]
+    if ds["layout"] == "shapes":
         return f"{R}/{wildcards.d}/source"
+    if made_by_workflow(ds.get("root"), R):  # a root the workflow draws (the toy world target dataset)
+        return os.path.normpath(ds["root"])
     return []
+
+
+def model_inputs(kind):
+    """The local files that models.clip (arch JSON, checkpoint) or models.diffusion (folder) name, as inputs
+    of the rules that load them: a model made by a rule (the toy models, under results_dir) is waited for, a
+    local one re-runs its users when it changes. Hub names and built-in tiny names: nothing."""
+    from air_core.workflow_checks import made_by_workflow
+
+    spec = config["models"][kind]
+    paths = [spec["arch"], spec.get("pretrained")] if kind == "clip" else [spec["id"]]
+    return [os.path.normpath(p) for p in paths if p and (made_by_workflow(p, R) or os.path.exists(p))]
 
 
 def lora_weights(wildcards):
@@ -63,16 +90,22 @@ def shard_indexes(wildcards):
 
 
 def synthetic_inputs(wildcards):
-    """Prototypes and synthetic features, only for recipes that use them."""
+    """Synthetic features (prototypes are re-selected from them), only for recipes that read synthetic
+    images; visual prompts also need the shard tables, which hold the images' paths. A recipe with
+    real prototypes and no synthetic loss depends on no diffusion output."""
     recipe = METHODS[wildcards.method]
-    if recipe["fusion_lambda"] == 0 and recipe["synthetic_beta"] == 0:
+    if not synthetic_needed(recipe):
         return {}
     base = f"{R}/{wildcards.d}/synthetic/{recipe['synthetic']}"
-    return {"prototypes": f"{base}/prototypes.parquet", "synthetic_features": f"{base}/features.parquet"}
+    inputs = {"synthetic_features": f"{base}/features.parquet"}
+    if wildcards.prompt == "visual":
+        inputs["synthetic_shards"] = [f"{base}/shard{i}.parquet" for i in range(config["generate"]["shards"])]
+    return inputs
 
 
 def synthetic_variants():
-    return sorted({m["synthetic"] for m in METHODS.values() if m["fusion_lambda"] > 0 or m["synthetic_beta"] > 0})
+    """The SD variants (lora, base) some recipe reads synthetic images from."""
+    return sorted({m.get("synthetic", "lora") for m in METHODS.values() if synthetic_needed(m)})
 
 
 def diffusion_targets():

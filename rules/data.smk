@@ -1,5 +1,13 @@
 # Data: the dataset on disk -> manifest -> frozen CLIP features -> zero-shot probabilities.
 
+from air_core.datasets_config import manifest_settings
+
+
+
+# Cheap CPU work: on a cluster these run on the submit host, not through the queue.
+localrules:
+    draw_shapes,
+    manifest,
 
 rule draw_shapes:
     """Draw the procedural shapes dataset (the demo's and the tests' data)."""
@@ -7,7 +15,7 @@ rule draw_shapes:
         directory(f"{R}/{{d}}/source"),
     params:
         script=f"{SCRIPTS}/draw_shapes.py",
-        dataset=dataset_settings,
+        dataset=lambda w: as_json({"name": w.d, "layout": "shapes", "shapes": config["datasets"][w.d]["shapes"]}),
     conda:
         "../envs/air.yaml"
     log:
@@ -17,28 +25,31 @@ rule draw_shapes:
 
 
 rule manifest:
-    """Read the dataset's on-disk layout into the manifest and the class table."""
+    """Read the dataset's on-disk layout into the manifest and the class table; leave out unreadable images."""
     input:
         source=dataset_source,
     output:
         manifest=f"{R}/{{d}}/data/manifest.parquet",
         classes=f"{R}/{{d}}/data/classes.parquet",
+        skipped=f"{R}/{{d}}/data/skipped_images.parquet",
     params:
         script=f"{SCRIPTS}/manifest.py",
-        dataset=dataset_settings,
+        dataset=lambda w: as_json(manifest_settings(w.d, config["datasets"][w.d])),
+    threads: max(THREADS, 4)  # opening every image is I/O-bound
     conda:
         "../envs/air.yaml"
     log:
         f"{LOGS}/manifest/{{d}}.log",
     shell:
-        "python {params.script} --dataset {params.dataset:q} --source '{input.source}' "
-        "--manifest {output.manifest} --classes {output.classes} > {log} 2>&1"
+        "python {params.script} --dataset {params.dataset:q} --source '{input.source}' --threads {threads} "
+        "--manifest {output.manifest} --classes {output.classes} --skipped {output.skipped} > {log} 2>&1"
 
 
 rule encode_real:
     """Frozen CLIP image features of every real image, computed once per dataset."""
     input:
         manifest=rules.manifest.output.manifest,
+        clip_files=model_inputs("clip"),
     output:
         features=f"{R}/{{d}}/features/real.parquet",
     params:
@@ -67,6 +78,7 @@ rule zero_shot:
         manifest=rules.manifest.output.manifest,
         classes=rules.manifest.output.classes,
         features=rules.encode_real.output.features,
+        clip_files=model_inputs("clip"),
     output:
         probs=f"{R}/{{d}}/zero_shot/probs.parquet",
         text_features=f"{R}/{{d}}/zero_shot/text_features.safetensors",

@@ -6,12 +6,14 @@ rule train_lora:
     """Fine-tune SD's UNet with LoRA on the zero-shot pseudo-labelled set (eq. 4)."""
     input:
         lora_set=rules.zero_shot.output.lora_set,
+        sd_files=model_inputs("diffusion"),
     output:
         weights=f"{R}/{{d}}/lora/pytorch_lora_weights.safetensors",
         loss=f"{R}/{{d}}/lora/loss.parquet",
     params:
         script=f"{SCRIPTS}/train_lora.py",
         device=config["device"],
+        precision=config["diffusion_precision"],
         diffusion=as_json(config["models"]["diffusion"]),
         lora=as_json(config["lora"]),
     resources:
@@ -25,8 +27,8 @@ rule train_lora:
         f"{BENCH}/train_lora/{{d}}.tsv"
     shell:
         "python {params.script} --diffusion {params.diffusion:q} --lora {params.lora:q} "
-        "--lora-set {input.lora_set} --device {params.device} --threads {threads} "
-        "--weights {output.weights} --loss {output.loss} > {log} 2>&1"
+        "--lora-set {input.lora_set} --device {params.device} --precision {params.precision} "
+        "--threads {threads} --weights {output.weights} --loss {output.loss} > {log} 2>&1"
 
 
 rule generate:
@@ -34,12 +36,14 @@ rule generate:
     input:
         classes=rules.manifest.output.classes,
         lora=lora_weights,
+        sd_files=model_inputs("diffusion"),
     output:
         index=f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}.parquet",
         images=directory(f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}"),
     params:
         script=f"{SCRIPTS}/generate.py",
         device=config["device"],
+        precision=config["diffusion_precision"],
         diffusion=as_json(config["models"]["diffusion"]),
         generate=as_json(config["generate"]),
         description=lambda w: config["datasets"][w.d]["description"],
@@ -56,6 +60,7 @@ rule generate:
         "python {params.script} --diffusion {params.diffusion:q} --generate {params.generate:q} "
         "--classes {input.classes} --lora '{input.lora}' --description {params.description:q} "
         "--variant {wildcards.variant} --shard {wildcards.shard} --device {params.device} "
+        "--precision {params.precision} "
         "--threads {threads} --images {output.images} --index {output.index} > {log} 2>&1"
 
 
@@ -65,6 +70,7 @@ rule select:
         shards=shard_indexes,
         classes=rules.manifest.output.classes,
         text_features=rules.zero_shot.output.text_features,
+        clip_files=model_inputs("clip"),
     output:
         features=f"{R}/{{d}}/synthetic/{{variant}}/features.parquet",
         prototypes=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.parquet",

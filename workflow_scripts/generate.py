@@ -20,12 +20,13 @@ def main() -> None:
     parser.add_argument("--variant", default="lora")
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto", help="auto, fp16, bf16 or fp32 for SD's frozen weights")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     set_threads(args.threads)
     cfg = from_dict(GenerateConfig, json.loads(args.generate))
     device = resolve_device(args.device)
-    pipe = load_pipeline(from_dict(DiffusionSpec, json.loads(args.diffusion)), device, precision(device))
+    pipe = load_pipeline(from_dict(DiffusionSpec, json.loads(args.diffusion)), device, precision(device, args.precision))
     if args.lora:
         pipe.load_lora_weights(str(Path(args.lora).parent), weight_name=Path(args.lora).name)
         pipe.fuse_lora()  # no adapter overhead per denoising step

@@ -17,6 +17,7 @@ import open_clip
 import torch
 
 from air_core.config import ClipSpec
+from air_core.models.availability import clip_problem
 from air_core.models.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ class ClipBundle:
         return float(self.model.logit_scale.exp())
 
 
+def hub_offline() -> bool:
+    """True when downloads are off (always inside workflow jobs)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
 def _arch_name(arch: str) -> str:
     if arch.endswith(".json"):
         path = Path(arch)
@@ -53,24 +59,16 @@ def _arch_name(arch: str) -> str:
 def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
     """Build the CLIP of ``spec`` in eval mode, with its eval transform and tokenizer."""
     name = _arch_name(spec.arch)
-    pretrained = spec.pretrained
-    if pretrained is None:
+    if spec.pretrained is None:
         torch.manual_seed(spec.seed)  # random weights, the same ones in every job
-    elif not Path(pretrained).is_file() and pretrained not in open_clip.list_pretrained_tags_by_model(name):
+    elif not Path(spec.pretrained).is_file() and not open_clip.get_pretrained_cfg(name, spec.pretrained):
         raise ModelNotFoundError(
-            f"CLIP weights '{pretrained}' are neither a file nor an open_clip tag of {name} "
-            f"(known tags: {open_clip.list_pretrained_tags_by_model(name)}); fix models.clip.pretrained")
-    try:
-        model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=device)
-    except (RuntimeError, OSError, ValueError) as err:
-        if pretrained is None:
-            raise
-        raise ModelNotFoundError(
-            f"CLIP {name} with weights '{pretrained}' is not in the local cache "
-            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}; looked in the Hugging Face cache "
-            f"{os.environ.get('HF_HOME', '~/.cache/huggingface')}). On a machine with network run "
-            f"`HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --configfile <your config>` first. ({err})") from err
+            f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag of "
+            f"{name}; known tags: {open_clip.list_pretrained_tags_by_model(name)}")
+    elif hub_offline() and (problem := clip_problem(spec)):
+        raise ModelNotFoundError(problem)
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=spec.pretrained, device=device)
     model.eval().requires_grad_(False)
-    log.info("CLIP %s (%s): %.1fM parameters on %s", name, pretrained or "random init",
+    log.info("CLIP %s (%s): %.1fM parameters on %s", name, spec.pretrained or "random init",
              sum(p.numel() for p in model.parameters()) / 1e6, device)
     return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name))

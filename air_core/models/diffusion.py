@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+import diffusers
 import torch
 from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline,
                        UNet2DConditionModel)
@@ -25,7 +26,8 @@ MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
 
 
 def tiny_sd_names() -> list[str]:
-    return sorted(p.stem for p in MODEL_CONFIGS.glob("*-sd.json"))
+    """Architectures built offline with random weights (SD's classes, shrunk): air-tiny-sd, sd-v1-4-narrow."""
+    return sorted(p.stem for p in MODEL_CONFIGS.glob("*.json") if "unet" in json.loads(p.read_text()))
 
 
 def build_tiny_pipeline(name: str, seed: int = 0) -> StableDiffusionPipeline:
@@ -35,7 +37,8 @@ def build_tiny_pipeline(name: str, seed: int = 0) -> StableDiffusionPipeline:
     unet = UNet2DConditionModel(**arch["unet"])
     vae = AutoencoderKL(**arch["vae"])
     text_encoder = CLIPTextModel(CLIPTextConfig(**arch["text_encoder"]))
-    scheduler = DPMSolverMultistepScheduler(**arch["scheduler"])
+    scheduler_class = getattr(diffusers, arch.get("scheduler_class", "DPMSolverMultistepScheduler"))
+    scheduler = scheduler_class(**arch["scheduler"])
     return StableDiffusionPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(arch["text_encoder"]["max_position_embeddings"]),
         unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -52,15 +55,12 @@ def load_pipeline(spec: DiffusionSpec, device: str | torch.device = "cpu",
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
                 source, revision=None if local.is_dir() else spec.revision, safety_checker=None,
-                requires_safety_checker=False, local_files_only=True)
+                requires_safety_checker=False, local_files_only=True, dtype=dtype)
         except (OSError, ValueError) as err:
-            where = f"the directory {local}" if local.is_dir() else "the local Hugging Face cache"
-            raise ModelNotFoundError(
-                f"Stable Diffusion '{spec.id}' (models.diffusion.id) could not be loaded from {where}. "
-                f"Use a hub id, a local diffusers directory or one of {tiny_sd_names()}; for a hub id run "
-                f"`HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --configfile <your config>` on a machine "
-                f"with network first. ({err})") from err
-        pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+            from air_core.models.availability import diffusion_problem
+
+            raise ModelNotFoundError(f"{diffusion_problem(spec) or spec.id}: {err}") from err
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)  # multistep solver
     pipe.set_progress_bar_config(disable=True)
     pipe = pipe.to(device)
     return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)

@@ -1,0 +1,123 @@
+"""One entry point for every dataset layout, and the check that every listed image can be read.
+
+``read_dataset`` dispatches on the config's ``layout``; ``drop_unreadable`` opens every image with
+PIL and either drops the ones it cannot read (reporting them in the ``skipped_images`` table) or
+stops with a DatasetError, as ``datasets.<d>.on_unreadable`` says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from air_core.data import benchmarks
+from air_core.data.imagefolder import DatasetError, read_image_folder
+from air_core.data.manifest_file import read_manifest_file
+
+log = logging.getLogger(__name__)
+
+BENCHMARK_READERS: dict[str, Callable[..., tuple[pd.DataFrame, list[str]]]] = {
+    "flowers102": benchmarks.read_flowers102,
+    "dtd": benchmarks.read_dtd,
+    "fgvc_aircraft": benchmarks.read_fgvc_aircraft,
+    "eurosat": benchmarks.read_eurosat,
+    "resisc45": benchmarks.read_resisc45,
+}
+LAYOUTS = ("imagefolder", "shapes", *BENCHMARK_READERS, "manifest_file")
+ON_UNREADABLE = ("skip", "error")
+SKIPPED_COLUMNS = ["path", "split", "reason"]
+
+
+def read_dataset(layout: str, root: str | Path, class_names_file: str | Path | None = None, *,
+                 test_fraction: float = 0.3, split_seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+    """Read a dataset in any supported layout.
+
+    Args:
+        layout: one of ``LAYOUTS``; ``shapes`` is the image-folder layout drawn by the workflow, whose
+            class-name file is ``root/class_names.txt``.
+        root: the dataset folder (the manifest file for ``manifest_file``).
+        class_names_file: one class name a line, in label order.
+        test_fraction, split_seed: the seeded per-class test split of layouts without split information.
+
+    Returns:
+        The manifest (image_id, path, label, class_name, split) and the class names in label order.
+    """
+    if layout in ("imagefolder", "shapes"):
+        if layout == "shapes":
+            class_names_file = Path(root) / "class_names.txt"
+        return read_image_folder(root, class_names_file, test_fraction, split_seed)
+    if layout in BENCHMARK_READERS:
+        return BENCHMARK_READERS[layout](root, class_names_file)
+    if layout == "manifest_file":
+        return read_manifest_file(root, class_names_file, test_fraction, split_seed)
+    raise DatasetError(f"dataset layout '{layout}' is unknown; use one of {list(LAYOUTS)}")
+
+
+def image_problem(path: str | Path) -> str | None:
+    """Why the image at ``path`` cannot be used (missing, not an image, truncated), or None if it can."""
+    if not os.path.isfile(path):
+        return "file not found"
+    try:
+        with Image.open(path) as image:
+            image.verify()  # structure and checksums, without decoding
+        with Image.open(path) as image:
+            image.draft("RGB", (64, 64))  # JPEG decodes at reduced scale: cheap, but finds truncated data
+            image.load()
+    except Exception as err:  # noqa: BLE001 - PIL raises many exception types for broken files
+        return f"unreadable: {type(err).__name__}: {err}".strip()
+    return None
+
+
+def find_unreadable(manifest: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
+    """The images of ``manifest`` that cannot be read: columns path, split, reason (the 'skipped_images' table)."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    paths = manifest["path"].tolist()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
+        problems = list(tqdm(pool.map(image_problem, paths, chunksize=64), total=len(paths),
+                             desc="checking images", mininterval=5, disable=len(paths) < 1000))
+    seconds = time.perf_counter() - start
+    log.info("checked %d images in %.1f s (%.0f images/s, %d threads)", len(paths), seconds,
+             len(paths) / max(seconds, 1e-9), workers)
+    bad = [i for i, p in enumerate(problems) if p is not None]
+    return pd.DataFrame({"path": [paths[i] for i in bad], "split": manifest["split"].iloc[bad].tolist(),
+                         "reason": [problems[i] for i in bad]}, columns=SKIPPED_COLUMNS)
+
+
+def drop_unreadable(manifest: pd.DataFrame, names: list[str], on_unreadable: str = "skip",
+                    dataset: str = "the dataset", workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check that every image opens; drop the ones that do not (``skip``) or raise DatasetError (``error``).
+
+    Returns:
+        The manifest without unreadable images, and the 'skipped_images' table of what was left out.
+    """
+    if on_unreadable not in ON_UNREADABLE:
+        raise DatasetError(f"on_unreadable = '{on_unreadable}' is not one of {list(ON_UNREADABLE)}")
+    skipped = find_unreadable(manifest, workers)
+    if skipped.empty:
+        log.info("%s: all %d images are readable", dataset, len(manifest))
+        return manifest.reset_index(drop=True), skipped
+    examples = "; ".join(f"{r.path} ({r.reason})" for r in skipped.head(3).itertuples())
+    if on_unreadable == "error":
+        raise DatasetError(f"{dataset}: {len(skipped)} of {len(manifest)} images cannot be read, e.g. {examples}. "
+                           f"Replace or delete them, or set datasets.{dataset}.on_unreadable: skip to leave them out")
+    kept = manifest[~manifest["path"].isin(set(skipped["path"]))].reset_index(drop=True)
+    log.warning("%s: skipped %d unreadable images of %d (%s), e.g. %s", dataset, len(skipped), len(manifest),
+                skipped["split"].value_counts().to_dict(), examples)
+    gone = sorted(set(manifest["split"]) - set(kept["split"]))
+    if gone:
+        raise DatasetError(f"{dataset}: every {'/'.join(gone)} image is missing or unreadable, e.g. {examples}; "
+                           "the files are not where the layout says (docs/datasets.md)")
+    lost = sorted(set(range(len(names))) - set(kept["label"].tolist()))
+    if lost:
+        raise DatasetError(f"{dataset}: every image of the classes {[names[i] for i in lost[:5]]} is unreadable; "
+                           f"replace the files, e.g. {examples}")
+    return kept, skipped

@@ -1,0 +1,61 @@
+"""Is a model on this machine? Answered from the local caches, without loading or downloading it.
+
+The workflow asks before any job is queued, so a missing model stops a run at its start
+with the place looked in and the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import open_clip
+from huggingface_hub import constants, try_to_load_from_cache
+
+from air_core.config import ClipSpec, DiffusionSpec
+from air_core.models.diffusion import tiny_sd_names
+
+FETCH = "snakemake fetch_models --cores 1 --configfile <your config>"
+
+
+def _cached(repo_id: str, filenames: list[str], revision: str | None = None) -> bool:
+    return any(isinstance(try_to_load_from_cache(repo_id, f, revision=revision), str) for f in filenames)
+
+
+def clip_problem(spec: ClipSpec) -> str | None:
+    """None when the CLIP of ``spec`` can be loaded offline, else what is missing and the fix."""
+    if spec.pretrained is None or Path(spec.pretrained).is_file():
+        return None
+    arch = Path(spec.arch).stem if spec.arch.endswith(".json") else spec.arch
+    cfg = open_clip.get_pretrained_cfg(arch, spec.pretrained)
+    if not cfg:
+        return (f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag "
+                f"of {arch}; known tags: {open_clip.list_pretrained_tags_by_model(arch)}")
+    hub = cfg.get("hf_hub", "")
+    repo_id, filename = os.path.split(hub) if hub else ("", "")  # 'org/name/' or 'org/name/file'
+    filename = filename or "open_clip_pytorch_model.bin"
+    candidates = [filename, filename.replace("open_clip_pytorch_model.bin", "open_clip_model.safetensors")]
+    if repo_id and _cached(repo_id, candidates):
+        return None
+    url_file = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg.get("url", "") or "none")
+    if url_file.is_file():
+        return None
+    return (f"CLIP {arch} with weights '{spec.pretrained}' is not on this machine: looked in the Hugging Face "
+            f"cache {constants.HF_HUB_CACHE} for {repo_id or '(no hub copy)'} and in {url_file.parent}. "
+            f"On a machine with network run: {FETCH}")
+
+
+def diffusion_problem(spec: DiffusionSpec) -> str | None:
+    """None when the Stable Diffusion of ``spec`` can be loaded offline, else what is missing and the fix."""
+    if spec.id in tiny_sd_names():
+        return None
+    local = Path(spec.id).expanduser()
+    if local.is_dir():
+        if (local / "model_index.json").is_file():
+            return None
+        return (f"Stable Diffusion directory {local} (models.diffusion.id) has no model_index.json; "
+                "point it at a folder written by diffusers' save_pretrained")
+    if _cached(spec.id, ["model_index.json"], revision=spec.revision):
+        return None
+    return (f"Stable Diffusion '{spec.id}' (revision {spec.revision or 'main'}) is not in the Hugging Face cache "
+            f"{constants.HF_HUB_CACHE}. On a machine with network run: {FETCH}")

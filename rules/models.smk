@@ -1,0 +1,26 @@
+# Models are read from local caches only. fetch_models fills them where there is network
+# (a login node); every other job runs with HF_HUB_OFFLINE=1.
+
+
+localrules:
+    fetch_models,
+
+
+rule fetch_models:
+    """Download the config's CLIP and Stable Diffusion into the local caches (needs network)."""
+    output:
+        f"{R}/models/fetched.json",
+    params:
+        clip=as_json(config["models"]["clip"]),
+        diffusion=as_json(config["models"]["diffusion"]),
+    conda:
+        "../envs/air.yaml"
+    log:
+        f"{LOGS}/fetch_models/fetch_models.log",
+    shell:
+        "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
+        "--diffusion {params.diffusion:q} --out {output} > {log} 2>&1"
+
+
+onstart:
+    stop_if_models_missing(config, workflow.dag)

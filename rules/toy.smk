@@ -1,0 +1,139 @@
+# The toy world (docs/toy_world.md), active when the config has `toy_world`: a drawn source world and a
+# shifted target dataset, a toy CLIP and a toy Stable Diffusion pretrained on the source world with fixed
+# step and thread counts, and the demo's side-by-side table. The models are saved in open_clip's and
+# diffusers' formats at the paths that models.clip and models.diffusion name, so every stage loads them
+# with the usual loaders and waits for them (model_inputs in common.smk); the target dataset is an
+# imagefolder entry of `datasets` whose root is this file's target folder (dataset_source in common.smk).
+
+if "toy_world" in config:
+    TOY = os.path.normpath(f"{R}/toy")
+    TOY_CONFIG = config["toy_world"]
+    TOY_TARGET = f"{TOY}/target"
+    # Dataset entries that read the toy target: the demo's table is made for each.
+    TOY_DATASETS = [d for d in DATASETS if os.path.normpath(str(config["datasets"][d]["root"])) == TOY_TARGET]
+    # eq. 7's lambda of the AiR recipe, for the table's fused pseudo-label rows.
+    TOY_LAMBDA = next((m["fusion_lambda"] for m in METHODS.values() if m["fusion_lambda"] > 0), 1.0)
+
+    rule toy_world:
+        """Draw the source world and the shifted target dataset in the image-folder layout."""
+        output:
+            source=directory(f"{TOY}/source"),
+            target=directory(TOY_TARGET),
+        params:
+            script=f"{SCRIPTS}/toy_world.py",
+            world=as_json(TOY_CONFIG["world"]),
+        threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
+        conda:
+            "../envs/air.yaml"
+        log:
+            f"{LOGS}/toy_world/toy_world.log",
+        benchmark:
+            f"{BENCH}/toy_world/toy_world.tsv"
+        shell:
+            "python {params.script} --world {params.world:q} --workers {threads} --source {output.source} "
+            "--target {output.target} > {log} 2>&1"
+
+    rule toy_clip:
+        """Pretrain the toy CLIP on the source world: open_clip model config + safetensors checkpoint."""
+        input:
+            source=rules.toy_world.output.source,
+        output:
+            model_config=f"{TOY}/clip/toy-clip.json",
+            checkpoint=f"{TOY}/clip/toy-clip.safetensors",
+            history=f"{TOY}/clip/history.parquet",
+            summary=f"{TOY}/clip/summary.json",
+        params:
+            script=f"{SCRIPTS}/toy_clip.py",
+            clip=as_json(TOY_CONFIG["clip"]),
+            threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
+        threads: TOY_CONFIG["threads"]
+        conda:
+            "../envs/air.yaml"
+        log:
+            f"{LOGS}/toy_clip/toy_clip.log",
+        benchmark:
+            f"{BENCH}/toy_clip/toy_clip.tsv"
+        shell:
+            "python {params.script} --clip {params.clip:q} --source {input.source} --threads {params.threads} "
+            "--model-config {output.model_config} --checkpoint {output.checkpoint} --history {output.history} "
+            "--summary {output.summary} > {log} 2>&1"
+
+    rule toy_vae:
+        """Pretrain the toy SD's VAE on the source world (beside the toy CLIP); keep every image's latents."""
+        input:
+            source=rules.toy_world.output.source,
+        output:
+            vae=directory(f"{TOY}/vae"),
+            latents=f"{TOY}/vae_latents.safetensors",
+            history=f"{TOY}/vae_history.parquet",
+        params:
+            script=f"{SCRIPTS}/toy_vae.py",
+            sd=as_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k == "seed"}),
+            threads=TOY_CONFIG["threads"],
+        threads: TOY_CONFIG["threads"]
+        conda:
+            "../envs/air.yaml"
+        log:
+            f"{LOGS}/toy_vae/toy_vae.log",
+        benchmark:
+            f"{BENCH}/toy_vae/toy_vae.tsv"
+        shell:
+            "python {params.script} --sd {params.sd:q} --source {input.source} --threads {params.threads} "
+            "--vae {output.vae} --latents {output.latents} --history {output.history} > {log} 2>&1"
+
+    rule toy_sd:
+        """Pretrain the toy SD's UNet on the VAE's latents, conditioned on the toy CLIP's frozen text tower;
+        the whole pipeline as a save_pretrained folder."""
+        input:
+            source=rules.toy_world.output.source,
+            vae=rules.toy_vae.output.vae,
+            latents=rules.toy_vae.output.latents,
+            clip_config=rules.toy_clip.output.model_config,
+            clip_checkpoint=rules.toy_clip.output.checkpoint,
+        output:
+            pipeline=directory(f"{TOY}/sd"),
+            history=f"{TOY}/sd_history.parquet",
+        params:
+            script=f"{SCRIPTS}/toy_sd.py",
+            sd=as_json(TOY_CONFIG["sd"]),
+            threads=TOY_CONFIG["threads"],
+        threads: TOY_CONFIG["threads"]
+        conda:
+            "../envs/air.yaml"
+        log:
+            f"{LOGS}/toy_sd/toy_sd.log",
+        benchmark:
+            f"{BENCH}/toy_sd/toy_sd.tsv"
+        shell:
+            "python {params.script} --sd {params.sd:q} --source {input.source} --vae {input.vae} "
+            "--latents {input.latents} --clip-config {input.clip_config} --clip-checkpoint {input.clip_checkpoint} "
+            "--threads {params.threads} --out {output.pipeline} --history {output.history} > {log} 2>&1"
+
+    rule toy_report:
+        """The demo's numbers side by side: zero-shot, SD class agreement, pseudo-label and final accuracies."""
+        input:
+            manifest=rules.manifest.output.manifest,
+            features=rules.encode_real.output.features,
+            text_features=rules.zero_shot.output.text_features,
+            synthetic=[f"{R}/{{d}}/synthetic/{v}/features.parquet" for v in ("lora", "base")],
+            metrics=expand(f"{RUN}/metrics.parquet", paradigm=config["paradigms"], prompt=config["prompts"],
+                           method=list(METHODS), seed=SEEDS, allow_missing=True),
+            clip_summary=rules.toy_clip.output.summary,
+        output:
+            table=f"{R}/tables/toy_world_{{d}}.parquet",
+            markdown=f"{R}/tables/toy_world_{{d}}.md",
+        params:
+            script=f"{SCRIPTS}/toy_report.py",
+            fusion_lambda=TOY_LAMBDA,
+        conda:
+            "../envs/air.yaml"
+        log:
+            f"{LOGS}/toy_report/{{d}}.log",
+        shell:
+            "python {params.script} --dataset {wildcards.d} --manifest {input.manifest} --features {input.features} "
+            "--text-features {input.text_features} --synthetic {input.synthetic} --metrics {input.metrics} "
+            "--clip-summary {input.clip_summary} --fusion-lambda {params.fusion_lambda} --table {output.table} "
+            "--markdown {output.markdown} > {log} 2>&1"
+
+    # `rule all` asks for the report's targets; the demo's table is one of them.
+    REPORT_TARGETS += expand(rules.toy_report.output.markdown, d=TOY_DATASETS)

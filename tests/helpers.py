@@ -1,0 +1,34 @@
+"""Running the workflow from tests: the tiny config and a snakemake call in a scratch folder."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(results_dir: Path) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config["results_dir"] = str(results_dir)
+    config["datasets"]["shapes"]["shapes"] = {"classes": 3, "train_per_class": 8, "test_per_class": 4, "size": 32}
+    config["seeds"] = [1]
+    config["lora"].update(steps=3, top_k=4)
+    config["generate"].update(images_per_class=3, shards=2, steps=3)
+    config["methods"] = {
+        "zero_shot": {"pseudo_labels": "none", "paper_method": "CLIP"},
+        "air_grip": {"pseudo_labels": "grip", "iterations": 2, "epochs": 2, "warmup_epochs": 1,
+                     "fusion_lambda": 1.0, "synthetic_beta": 1.0},
+    }
+    return config
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)

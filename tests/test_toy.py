@@ -1,0 +1,157 @@
+"""The toy world: deterministic drawing, the text-encoder conversion, and toy pretraining that saves and
+reloads through the workflow's own loaders (tiny step counts)."""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from air_core.config import ClipSpec, DiffusionSpec
+from air_core.models.clip import load_clip
+from air_core.models.diffusion import load_pipeline
+from air_core.models.tokenizer import build_clip_tokenizer
+from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, pretrain_clip, save_clip, write_model_config
+from air_core.toy.report import agreement, pseudo_label_rows
+from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, save_pipeline
+from air_core.toy.settings import from_settings
+from air_core.toy.text_encoder import open_clip_hidden_states, to_clip_text_model
+from air_core.toy.world import WorldConfig, load_image_folder, write_source, write_target
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ("red circle", "blue cross", "yellow star")
+WORLD = WorldConfig(shapes=("circle", "cross", "star"), colours=("red", "blue", "yellow"), source_per_class=3,
+                    source_test_per_class=1, target_classes=CLASSES, target_train_per_class=4, target_test_per_class=2)
+TINY_CLIP = ToyClipConfig(steps=2, batch_size=8, warmup_steps=1, embed_dim=16, image_width=8, text_width=16,
+                          text_heads=2, text_layers=1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    write_source(root / "source", WORLD)
+    write_target(root / "target", WORLD, workers=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def toy_clip(world):
+    images, labels, names = load_image_folder(world / "source")
+    write_model_config(TINY_CLIP, 32, world / "toy-clip.json")
+    model, tokenizer = build_clip(world / "toy-clip.json")
+    history = pretrain_clip(model, tokenizer, images, labels, names, TINY_CLIP)
+    save_clip(model, world / "toy-clip.safetensors")
+    return model, history
+
+
+def test_world_has_the_requested_classes_in_the_image_folder_layout(world):
+    assert (world / "target" / "class_names.txt").read_text().split("\n")[:-1] == sorted(CLASSES)
+    for split, n in (("train", 4), ("test", 2)):
+        for name in CLASSES:
+            assert len(list((world / "target" / split / name.replace(" ", "_")).glob("*.png"))) == n
+    source = (world / "source" / "class_names.txt").read_text().split()
+    assert len(source) == 2 * 9  # every colour x shape, two words each
+    from air_core.data.imagefolder import read_image_folder
+
+    manifest, names = read_image_folder(world / "target", world / "target" / "class_names.txt")
+    assert names == sorted(CLASSES) and set(manifest["split"]) == {"train", "test"} and len(manifest) == 18
+
+
+def test_drawing_is_deterministic_and_independent_of_workers(world, tmp_path):
+    write_target(tmp_path / "again", WORLD, workers=1)
+    for path in sorted((world / "target").rglob("*.png")):
+        assert path.read_bytes() == (tmp_path / "again" / path.relative_to(world / "target")).read_bytes()
+
+
+def test_target_is_shifted_towards_warm_dark_images(tmp_path):
+    write_target(tmp_path / "none", dataclasses.replace(WORLD, shift=0.0))
+    write_target(tmp_path / "full", dataclasses.replace(WORLD, shift=1.0))
+    none, _, _ = load_image_folder(tmp_path / "none")
+    full, _, _ = load_image_folder(tmp_path / "full")
+    red_over_blue = [x[..., 0].mean() / x[..., 2].mean() for x in (none, full)]
+    assert full.mean() < none.mean() - 20  # darker
+    assert red_over_blue[1] > red_over_blue[0] + 0.3  # warm light
+
+
+def test_text_encoder_conversion_gives_open_clips_hidden_states(tmp_path):
+    write_model_config(TINY_CLIP, 32, tmp_path / "toy-clip.json")
+    model, open_clip_tokenizer = build_clip(tmp_path / "toy-clip.json", seed=3)
+    encoder = to_clip_text_model(model)
+    assert encoder.config.hidden_act == "gelu" and encoder.config.max_position_embeddings == 16
+    captions = ["Shapes: red circle", "a photo of a yellow star", ""]
+    sd_tokens = build_clip_tokenizer(16)(captions, padding="max_length", max_length=16, truncation=True,
+                                          return_tensors="pt").input_ids
+    oc_tokens = open_clip_tokenizer(captions)
+    assert torch.equal(sd_tokens[oc_tokens > 0], oc_tokens[oc_tokens > 0])  # same ids, only the padding differs
+    with torch.no_grad():
+        for tokens in (sd_tokens, oc_tokens):
+            torch.testing.assert_close(encoder(tokens).last_hidden_state, open_clip_hidden_states(model, tokens),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_toy_clip_pretrains_saves_and_reloads_through_load_clip(world, toy_clip):
+    model, history = toy_clip
+    assert [h["step"] for h in history] == [0, 1] and all(np.isfinite(h["loss"]) for h in history)
+    clip = load_clip(ClipSpec(arch=str(world / "toy-clip.json"), pretrained=str(world / "toy-clip.safetensors")))
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(clip.model.state_dict()[name], tensor), name
+    assert clip.tokenizer(["red circle"]).shape == (1, 16)
+
+
+def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(world, toy_clip):
+    model, _ = toy_clip
+    images, labels, names = load_image_folder(world / "source")
+    cfg = ToySdConfig(vae_steps=2, vae_batch_size=4, unet_steps=2, unet_batch_size=4, vae_channels=(8, 8, 8),
+                      unet_channels=(16, 16))
+    pipe, history = pretrain_sd(images, labels, names, to_clip_text_model(model), build_clip_tokenizer(16), cfg)
+    assert [(h["stage"], h["step"]) for h in history] == [("vae", 0), ("vae", 1), ("unet", 0), ("unet", 1)]
+    save_pipeline(pipe, world / "sd")
+    loaded = load_pipeline(DiffusionSpec(id=str(world / "sd")))
+    assert loaded.tokenizer.model_max_length == 16 and loaded.vae_scale_factor == 4
+    assert loaded.vae.config.scaling_factor == pytest.approx(pipe.vae.config.scaling_factor)
+    image = loaded("Shapes: red circle", num_inference_steps=2, height=32, width=32, output_type="np",
+                   generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.shape == (32, 32, 3) and np.isfinite(image).all()
+
+
+def test_report_measures_agreement_and_fusion():
+    text = np.eye(3, dtype=np.float32)
+    assert agreement(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]], np.array([0, 1, 2, 1]), text) == 75.0
+    pool = np.eye(3, dtype=np.float32)[[0, 1, 2, 2]]
+    rows = pseudo_label_rows(pool, np.array([0, 1, 2, 2]), text, 100.0, {"good": text}, 1.0)
+    assert [r["value"] for r in rows] == [100.0] * 4 and rows[2]["name"].startswith("fused, good")
+
+
+def test_schema_defaults_are_the_dataclass_defaults():
+    props = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"]["toy_world"]["properties"]
+    for key, cls in (("world", WorldConfig), ("clip", ToyClipConfig), ("sd", ToySdConfig)):
+        defaults = {k: v["default"] for k, v in props[key]["properties"].items()}
+        assert from_settings(cls, defaults) == cls(), key
+
+
+def test_demo_dag_pretrains_the_toy_models_before_any_stage_loads_them(tmp_path):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+                           str(tmp_path), "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", "--cores", "2",
+                           "--forceall", "--dag"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    edges = {tuple(line) for line in _dag_edges(proc.stdout)}
+    for user in ("encode_real", "zero_shot", "select", "train_prompts"):
+        assert ("toy_clip", user) in edges, user
+    for user in ("train_lora", "generate"):
+        assert ("toy_sd", user) in edges, user
+    assert ("toy_world", "manifest") in edges and ("aggregate", "toy_report") not in edges
+    assert any(user == "toy_report" for _, user in edges)
+
+
+def _dag_edges(dot: str) -> list[tuple[str, str]]:
+    """(producer rule, consumer rule) pairs of ``snakemake --dag`` output."""
+    import re
+
+    names = dict(re.findall(r'^\s*(\d+)\[label = "([a-z_]+)', dot, flags=re.M))
+    return [(names[a], names[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)]
