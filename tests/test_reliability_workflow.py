@@ -1,15 +1,17 @@
 """Interruption, determinism and awkward class names, on one tiny image-folder workflow run twice.
 
 Run A goes from scratch to the end without a break. Run B starts from scratch in another folder and
-is killed three times, each time with a signal to snakemake's whole process group (as a crash, a
-scheduler's time limit or a pre-emption would send it): SIGTERM during train_lora, SIGKILL during
-generate, SIGTERM during train_prompts. After each kill it is resumed (``--unlock`` when the kill left
-the lock behind, ``--rerun-incomplete``). B must end bit-identical to A, and no job that finished
-before a kill may run again. Run C is a copy of A with another ``generate.seed``: only generation
-runs again, and every image changes. The dataset's class names are ones that break naive paths.
+is killed five times, each time with a signal to snakemake's whole process group (as a crash, a
+scheduler's time limit or a pre-emption would send it): SIGTERM, then SIGKILL, during train_lora;
+SIGKILL during generate; SIGTERM, then SIGKILL, during train_prompts. After each kill it is resumed
+(``--unlock`` when the kill left the lock behind, ``--rerun-incomplete``). B must end bit-identical to
+A, and no job that finished before a kill may run again. Run C is a copy of finished A with another
+``generate.seed``, killed with SIGTERM during generation and resumed: only generation runs again, and
+every image changes. The dataset's class names are ones that break naive paths.
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -20,7 +22,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -68,7 +69,7 @@ def names_config(images: Path, class_names: Path) -> dict:
         "encode": {"batch_size": 64},
         "lora": {"top_k": 2, "steps": 30, "batch_size": 2, "resolution": 64},
         "generate": {"images_per_class": 3, "shards": 1, "steps": 3, "batch_size": 1, "resolution": 64},
-        "methods": {"air": {"base": "grip", "iterations": 2, "epochs": 50, "warmup_epochs": 1,
+        "methods": {"air": {"base": "grip", "iterations": 2, "epochs": 80, "warmup_epochs": 1,
                             "fusion_lambda": 1.0, "synthetic_beta": 1.0}},
     }
 
@@ -106,45 +107,47 @@ def fingerprint(paths) -> dict[Path, tuple[int, str]]:
     return {p: (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths}
 
 
-def log_says(name: str, text: str) -> Callable[[Path], bool]:
-    def seen(results: Path) -> bool:
-        log = results / "logs" / name
-        return log.is_file() and text in log.read_text(errors="replace")
-    return seen
-
-
-def shard_half_made(results: Path) -> bool:
-    shard = results / D / "synthetic" / "lora"
-    return not (shard / "shard0.parquet").exists() and any((shard / "shard0").rglob("*.png"))
-
-
 @dataclass
 class Kill:
     stage: str
     signal: signal.Signals
-    when: Callable[[Path], bool]  # the stage is under way
     job_outputs: str  # the killed job's folder under results: not finished, so not fingerprinted
-    done_marker: str  # an output the killed job writes last-ish: must not exist after the kill
+    done_marker: str  # an output the killed job writes at its end: must not exist after the kill
+    log: str = ""  # the job's log under results/logs, and the line in it that says the work is under way;
+    text: str = ""  # without a log: a shard whose first images exist but whose index does not
+
+    def under_way(self, results: Path) -> bool:
+        if not self.log:
+            shard = results / D / "synthetic" / "lora"
+            return not (shard / "shard0.parquet").exists() and any(  # a renamed PNG, not a '.0000.png.tmp'
+                not p.name.startswith(".") for p in (shard / "shard0").rglob("*.png"))
+        log = results / "logs" / self.log
+        return log.is_file() and self.text in log.read_text(errors="replace")
 
 
+LORA, SHARD = f"{D}/lora/pytorch_lora_weights.safetensors", f"{D}/synthetic/lora/shard0.parquet"
+LORA_LOG = {"log": f"train_lora/{D}.log", "text": "LoRA steps"}
+PROMPTS_LOG = {"log": f"train_prompts/{D}_ul_text_air_seed1.log", "text": "round 0: training"}
 KILLS = [
-    Kill("train_lora", signal.SIGTERM, log_says(f"train_lora/{D}.log", "LoRA steps"), f"{D}/lora/",
-         f"{D}/lora/pytorch_lora_weights.safetensors"),
-    Kill("generate", signal.SIGKILL, shard_half_made, f"{D}/synthetic/", f"{D}/synthetic/lora/shard0.parquet"),
-    Kill("train_prompts", signal.SIGTERM, log_says("train_prompts/names_ul_text_air_seed1.log", "round 0: training"),
-         f"{RUN}/", f"{RUN}/settings.json"),
+    Kill("train_lora", signal.SIGTERM, f"{D}/lora/", LORA, **LORA_LOG),
+    Kill("train_lora", signal.SIGKILL, f"{D}/lora/", LORA, **LORA_LOG),
+    Kill("generate", signal.SIGKILL, f"{D}/synthetic/", SHARD),
+    Kill("train_prompts", signal.SIGTERM, f"{RUN}/", f"{RUN}/settings.json", **PROMPTS_LOG),
+    Kill("train_prompts", signal.SIGKILL, f"{RUN}/", f"{RUN}/settings.json", **PROMPTS_LOG),
 ]
 
 
-def run_and_kill(workdir: Path, kill: Kill, attempt: int) -> str:
-    """Start (or resume) the run; send ``kill.signal`` to its process group once ``kill.when`` holds."""
+def run_and_kill(workdir: Path, kill: Kill, attempt: int, target: str = TARGET) -> str:
+    """Start (or resume) the run; send ``kill.signal`` to its process group once the stage is under way."""
     results, log_path = workdir / "results", workdir / f"attempt{attempt}.log"
+    if kill.log:
+        (results / "logs" / kill.log).unlink(missing_ok=True)  # an earlier attempt's log would say so too soon
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(snakemake_cmd(workdir, "--rerun-incomplete"), stdout=log, stderr=subprocess.STDOUT,
-                                env=ENV, start_new_session=True)
+        proc = subprocess.Popen(snakemake_cmd(workdir, "--rerun-incomplete", target=target), stdout=log,
+                                stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
-        while proc.poll() is None and time.monotonic() < deadline and not kill.when(results):
+        while proc.poll() is None and time.monotonic() < deadline and not kill.under_way(results):
             time.sleep(0.02)
         assert proc.poll() is None, f"the run ended before {kill.stage} was under way:\n{log_path.read_text()[-3000:]}"
         os.killpg(proc.pid, kill.signal)
@@ -181,13 +184,22 @@ def interrupted_run(workdir: Path) -> dict:
     return record
 
 
-def other_seed_run(a: Path, c: Path) -> str:
-    """Run C: a copy of finished run A with another generate.seed, asked for its synthetic images again."""
+def other_seed_run(a: Path, c: Path) -> dict:
+    """Run C: a copy of finished run A with another generate.seed, asked for its synthetic images again;
+    killed with SIGTERM during generation, then resumed."""
     shutil.copytree(a, c, symlinks=True)  # copy2: modification times kept, so nothing looks newer than it is
     config = yaml.safe_load((c / "config.yaml").read_text())
     config["generate"]["seed"] = 1
     (c / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    return snakemake(c, target=f"results/{D}/synthetic/lora/prototypes.parquet")
+    kept = fingerprint(outputs(c / "results", leave_out=(f"{D}/synthetic/",)))
+    kill = Kill("generate", signal.SIGTERM, f"{D}/synthetic/", SHARD, log=f"generate/{D}_lora_shard0.log",
+                text="generating shard")
+    out = run_and_kill(c, kill, 0, target=f"results/{SHARD}")
+    killed = not (c / "results" / SHARD).exists()
+    unlocked = unlock_if_locked(c)
+    resumed = snakemake(c, "--rerun-incomplete", target=f"results/{SHARD}")
+    return {"kept": kept, "plans": [planned_jobs(out), planned_jobs(resumed)], "killed": killed,
+            "unlocked": unlocked}
 
 
 @pytest.fixture(scope="module")
@@ -208,21 +220,22 @@ def runs(tmp_path_factory):
         except BaseException as err:  # reported by the fixture in the main thread
             background["error"] = err
 
-    started = time.monotonic()
     thread = threading.Thread(target=uninterrupted_then_other_seed, daemon=True)
     thread.start()
-    record = interrupted_run(b)
-    thread.join(timeout=900)
+    try:
+        record = interrupted_run(b)
+    finally:
+        thread.join(timeout=900)
     if "error" in background:
         raise background["error"]
-    record["seconds"] = time.monotonic() - started
-    return {"a": a, "b": b, "c": c, "record": record, "c_out": background["c"]}
+    assert not thread.is_alive(), "run A or C did not finish in 15 minutes"
+    return {"a": a, "b": b, "c": c, "record": record, "c_record": background["c"]}
 
 
 def test_each_kill_landed_while_its_stage_was_running(runs):
     record = runs["record"]
     assert all(k["marker_missing"] for k in record["killed"]), record["killed"]
-    assert record["killed"][1]["half_made"], "the SIGKILL during generate left no half-made shard"
+    assert record["killed"][2]["half_made"], "the SIGKILL during generate left no half-made shard"
 
 
 def test_each_resume_plans_only_the_stage_that_was_killed_and_what_follows_it(runs):
@@ -240,14 +253,31 @@ def test_no_job_finished_before_a_kill_is_redone(runs):
 
 
 def test_a_sigkill_leaves_the_lock_and_unlock_then_resume_works(runs):
-    unlocked = runs["record"]["unlocked"]  # before attempt 0, 1, 2 and before the last resume
-    assert unlocked[0] is False and unlocked[2] is True  # attempt 2 follows the SIGKILL during generate
+    # before each attempt and before the last resume: a SIGTERM lets snakemake clean up and release its lock
+    assert runs["record"]["unlocked"] == [False] + [k.signal == signal.SIGKILL for k in KILLS]
 
 
 def _relative_rows(path: Path, workdir: Path) -> str:
     """A table's rows with the run folder left out of every path, as exact text (repr keeps every float bit)."""
     rows = pq.read_table(path).to_pylist()
     return repr(rows).replace(str(workdir.resolve()), "<run>")
+
+
+def _tensors_and_metadata(path: Path) -> tuple[dict, dict]:
+    """A safetensors file's tensors, bit for bit, and its metadata as data. Its bytes are not reproducible:
+    safetensors writes the metadata from a hash map, and peft keeps the LoRA's target_modules in a set."""
+    from safetensors import safe_open
+
+    def plain(value):
+        if isinstance(value, str) and value[:1] in "{[":
+            return plain(json.loads(value))
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return sorted(map(repr, value)) if isinstance(value, list) else value
+
+    with safe_open(path, "np") as f:
+        tensors = {k: (t.dtype.str, t.shape, t.tobytes()) for k in f.keys() for t in [f.get_tensor(k)]}
+        return tensors, plain(f.metadata() or {})
 
 
 def test_interrupted_and_resumed_run_is_bit_identical_to_the_uninterrupted_one(runs):
@@ -259,7 +289,9 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_the_uninterrupted_one(r
     for pa_, pb_ in zip(files_a, files_b):
         if pa_.suffix == ".parquet":
             same = _relative_rows(pa_, runs["a"]) == _relative_rows(pb_, runs["b"])
-        else:  # PNGs, safetensors, JSON, Markdown, CSV, HTML: bytes, the run folder left out
+        elif pa_.suffix == ".safetensors":
+            same = _tensors_and_metadata(pa_) == _tensors_and_metadata(pb_)
+        else:  # PNGs, JSON, Markdown, CSV, HTML: bytes, the run folder left out
             same = (pa_.read_bytes().replace(bytes(runs["a"].resolve()), b"<run>")
                     == pb_.read_bytes().replace(bytes(runs["b"].resolve()), b"<run>"))
         if not same:
@@ -270,15 +302,16 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_the_uninterrupted_one(r
 
 
 def test_another_generate_seed_regenerates_only_the_images_and_changes_every_one(runs):
-    assert set(planned_jobs(runs["c_out"])) == {"generate", "select"}
+    record = runs["c_record"]
+    assert record["killed"] and not record["unlocked"]  # SIGTERM during generate: no shard, no lock left
+    assert record["plans"] == [{"generate": 1}, {"generate": 1}]
+    assert fingerprint(record["kept"]) == record["kept"]  # LoRA and everything before it: untouched
     shard = f"results/{D}/synthetic/lora/shard0"
     pngs_a = sorted((runs["a"] / shard).rglob("*.png"))
     pngs_c = sorted((runs["c"] / shard).rglob("*.png"))
     assert [p.relative_to(runs["a"]) for p in pngs_a] == [p.relative_to(runs["c"]) for p in pngs_c]
     for pa_, pc_ in zip(pngs_a, pngs_c):
         assert np.abs(np.asarray(Image.open(pa_), int) - np.asarray(Image.open(pc_), int)).max() > 0, pa_.name
-    lora = f"results/{D}/lora/pytorch_lora_weights.safetensors"
-    assert (runs["a"] / lora).read_bytes() == (runs["c"] / lora).read_bytes()
 
 
 def test_class_names_come_back_unchanged_in_every_table(runs):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import open_clip
 from huggingface_hub import constants, try_to_load_from_cache
 
 from air_core.config import ClipSpec, DiffusionSpec
-from air_core.models.diffusion import tiny_sd_names
+from air_core.models.configs import tiny_sd_names
 
 FETCH = "snakemake fetch_models --cores 1 --configfile <your config>"
 
@@ -26,6 +25,8 @@ def clip_problem(spec: ClipSpec) -> str | None:
     """None when the CLIP of ``spec`` can be loaded offline, else what is missing and the fix."""
     if spec.pretrained is None or Path(spec.pretrained).is_file():
         return None
+    import open_clip  # only for a hub tag: keeps the workflow's start-up check light
+
     arch = Path(spec.arch).stem if spec.arch.endswith(".json") else spec.arch
     cfg = open_clip.get_pretrained_cfg(arch, spec.pretrained)
     if not cfg:

@@ -18,16 +18,11 @@ from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from air_core.config import DiffusionSpec
+from air_core.models.configs import MODEL_CONFIGS, tiny_sd_names
 from air_core.models.errors import ModelNotFoundError
 from air_core.models.tokenizer import build_clip_tokenizer
 
 log = logging.getLogger(__name__)
-MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
-
-
-def tiny_sd_names() -> list[str]:
-    """Architectures built offline with random weights (SD's classes, shrunk): air-tiny-sd, sd-v1-4-narrow."""
-    return sorted(p.stem for p in MODEL_CONFIGS.glob("*.json") if "unet" in json.loads(p.read_text()))
 
 
 def build_tiny_pipeline(name: str, seed: int = 0) -> StableDiffusionPipeline:
