@@ -162,14 +162,14 @@ def job_counts(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def paper_config_two_datasets(tmp_path_factory) -> Path:
-    """config/config.yaml with its dataset, and a second one, as image folders that exist."""
+    """config/config.yaml's grid on two datasets, as image folders that exist."""
     workdir = tmp_path_factory.mktemp("plan")
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    first = next(iter(config["datasets"].values()))
-    for name in (*config["datasets"], "second"):
+    config["datasets"] = {}
+    for name in ("first", "second"):
         for cls in ("cat", "dog", "owl"):
             (workdir / "data" / name / cls).mkdir(parents=True)
-        config["datasets"][name] = {**first, "root": str(workdir / "data" / name)}
+        config["datasets"][name] = {"layout": "imagefolder", "root": str(workdir / "data" / name)}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return workdir
 
