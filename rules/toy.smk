@@ -11,8 +11,13 @@ if "toy_world" in config:
     TOY_TARGET = f"{TOY}/target"
     # Dataset entries that read the toy target: the demo's table is made for each.
     TOY_DATASETS = [d for d in DATASETS if os.path.normpath(str(config["datasets"][d]["root"])) == TOY_TARGET]
+    VAE_KEYS = ("seed", "unet_images_per_class")  # with vae_*: the settings rule toy_vae depends on
     # eq. 7's lambda of the AiR recipe, for the table's fused pseudo-label rows.
     TOY_LAMBDA = next((m["fusion_lambda"] for m in METHODS.values() if m["fusion_lambda"] > 0), 1.0)
+
+    # Cheap: on a cluster the table is written on the submit host.
+    localrules:
+        toy_report,
 
     rule toy_world:
         """Draw the source world and the shifted target dataset in the image-folder layout."""
@@ -68,7 +73,7 @@ if "toy_world" in config:
             history=f"{TOY}/vae_history.parquet",
         params:
             script=f"{SCRIPTS}/toy_vae.py",
-            sd=as_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k == "seed"}),
+            sd=as_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
             threads=TOY_CONFIG["threads"],
         threads: TOY_CONFIG["threads"]
         conda:

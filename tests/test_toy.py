@@ -18,7 +18,7 @@ from air_core.models.diffusion import load_pipeline
 from air_core.models.tokenizer import build_clip_tokenizer
 from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, pretrain_clip, save_clip, write_model_config
 from air_core.toy.report import agreement, pseudo_label_rows
-from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, save_pipeline
+from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, pretrain_vae, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.text_encoder import open_clip_hidden_states, to_clip_text_model
 from air_core.toy.world import WorldConfig, load_image_folder, write_source, write_target
@@ -75,7 +75,7 @@ def test_target_is_shifted_towards_warm_dark_images(tmp_path):
     full, _, _ = load_image_folder(tmp_path / "full")
     red_over_blue = [x[..., 0].mean() / x[..., 2].mean() for x in (none, full)]
     assert full.mean() < none.mean() - 20  # darker
-    assert red_over_blue[1] > red_over_blue[0] + 0.3  # warm light
+    assert red_over_blue[1] > red_over_blue[0] + 0.15  # warm light (over blue-green backgrounds)
 
 
 def test_text_encoder_conversion_gives_open_clips_hidden_states(tmp_path):
@@ -107,13 +107,19 @@ def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(world, toy_cli
     model, _ = toy_clip
     images, labels, names = load_image_folder(world / "source")
     cfg = ToySdConfig(vae_steps=2, vae_batch_size=4, unet_steps=2, unet_batch_size=4, vae_channels=(8, 8, 8),
-                      unet_channels=(16, 16))
-    pipe, history = pretrain_sd(images, labels, names, to_clip_text_model(model), build_clip_tokenizer(16), cfg)
-    assert [(h["stage"], h["step"]) for h in history] == [("vae", 0), ("vae", 1), ("unet", 0), ("unet", 1)]
-    save_pipeline(pipe, world / "sd")
+                      unet_channels=(16, 16), unet_images_per_class=2)
+    vae, mean, std, latent_labels, vae_history = pretrain_vae(images, labels, cfg)
+    assert mean.shape == std.shape == (2 * 9, 8, 8, 8) and sorted(latent_labels) == sorted(list(range(9)) * 2)
+    pipe, history = pretrain_sd(vae, mean, std, latent_labels, names, to_clip_text_model(model),
+                                build_clip_tokenizer(16), cfg)
+    assert [(h["stage"], h["step"]) for h in vae_history + history] == [("vae", 0), ("vae", 1), ("unet", 0),
+                                                                         ("unet", 1)]
+    save_folder(pipe, world / "sd")
     loaded = load_pipeline(DiffusionSpec(id=str(world / "sd")))
     assert loaded.tokenizer.model_max_length == 16 and loaded.vae_scale_factor == 4
     assert loaded.vae.config.scaling_factor == pytest.approx(pipe.vae.config.scaling_factor)
+    for name, tensor in pipe.unet.state_dict().items():
+        assert torch.equal(loaded.unet.state_dict()[name], tensor), name
     image = loaded("Shapes: red circle", num_inference_steps=2, height=32, width=32, output_type="np",
                    generator=torch.Generator().manual_seed(0)).images[0]
     assert image.shape == (32, 32, 3) and np.isfinite(image).all()

@@ -23,10 +23,11 @@ def main() -> None:
     set_threads(args.threads)
     cfg = from_settings(ToySdConfig, args.sd)
     images, labels, _ = load_image_folder(args.source, "train")
-    vae, mean, std, history = pretrain_vae(images, cfg)
+    vae, mean, std, latent_labels, history = pretrain_vae(images, labels, cfg)
     save_folder(vae, args.vae)
-    with atomic_path(args.latents) as tmp:  # (N, 4, h, w) posteriors and (N,) labels of the source images
-        save_file({"mean": mean.contiguous(), "std": std.contiguous(), "labels": torch.from_numpy(labels)}, str(tmp))
+    latents = {"mean": mean.contiguous(), "std": std.contiguous(), "labels": torch.from_numpy(latent_labels)}
+    with atomic_path(args.latents) as tmp:  # (N, c, h, w) posteriors and (N,) labels of the UNet's images
+        save_file(latents, str(tmp))
     write_toy_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
                     args.history)
 

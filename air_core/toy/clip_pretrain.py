@@ -35,8 +35,8 @@ TEMPLATES = ("a photo of a {}", "a {}", "{}", "Shapes: {}", "a drawing of a {}",
 class ToyClipConfig:
     """Architecture and training of the toy CLIP (config key ``toy_world.clip``)."""
 
-    steps: int = 800
-    batch_size: int = 256
+    steps: int = 500
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup_steps: int = 50

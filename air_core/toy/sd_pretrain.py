@@ -42,12 +42,14 @@ class ToySdConfig:
     """Architecture and training of the toy SD (config key ``toy_world.sd``)."""
 
     description: str = "Shapes:"  # t_data: captions are "{description} {class}", as in eq. 4-5
-    vae_steps: int = 300
-    vae_batch_size: int = 64
-    vae_lr: float = 1e-3
+    vae_steps: int = 600
+    vae_batch_size: int = 16
+    vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-4
-    unet_steps: int = 1000
-    unet_batch_size: int = 64
+    vae_latent_channels: int = 8  # SD v1 has 4; 8 reconstructs the toy world much better after a short training
+    unet_steps: int = 1500
+    unet_images_per_class: int = 200  # source images per class whose latents the UNet trains on
+    unet_batch_size: int = 32
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1  # empty captions: the unconditional model of classifier-free guidance
     snr_gamma: float = 5.0  # min-SNR weighting of the epsilon loss
@@ -58,15 +60,19 @@ class ToySdConfig:
 
 def build_vae(cfg: ToySdConfig, image_size: int) -> AutoencoderKL:
     n = len(cfg.vae_channels)
-    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1,
-                         block_out_channels=list(cfg.vae_channels), down_block_types=["DownEncoderBlock2D"] * n,
-                         up_block_types=["UpDecoderBlock2D"] * n, norm_num_groups=8, sample_size=image_size)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=cfg.vae_latent_channels, layers_per_block=1,
+                        block_out_channels=list(cfg.vae_channels), down_block_types=["DownEncoderBlock2D"] * n,
+                        up_block_types=["UpDecoderBlock2D"] * n, norm_num_groups=8, sample_size=image_size)
+    with torch.no_grad():  # start near-deterministic (posterior std ~0.05): a short training then fits quickly
+        vae.encoder.conv_out.bias[vae.config.latent_channels:] = -6.0  # the log-variance channels
+    return vae
 
 
-def build_unet(cfg: ToySdConfig, latent_size: int, cross_attention_dim: int) -> UNet2DConditionModel:
+def build_unet(cfg: ToySdConfig, latent_size: int, latent_channels: int,
+               cross_attention_dim: int) -> UNet2DConditionModel:
     n = len(cfg.unet_channels)
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=4, out_channels=4, layers_per_block=1,
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels, layers_per_block=1,
         block_out_channels=list(cfg.unet_channels),
         down_block_types=["CrossAttnDownBlock2D"] * (n - 1) + ["DownBlock2D"],
         up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (n - 1),
@@ -96,7 +102,7 @@ def train_vae(vae: AutoencoderKL, images: np.ndarray, cfg: ToySdConfig) -> list[
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample(generator=generator)).sample
         mse = F.mse_loss(recon, x)
-        kl = posterior.kl().mean() / x[0].numel()  # per pixel, as the MSE
+        kl = posterior.kl().mean() / x[0].numel()  # per pixel, as the reconstruction loss
         loss = mse + cfg.vae_kl_weight * kl
         _cosine_lr(optimizer, cfg.vae_lr, step, cfg.vae_steps)
         optimizer.zero_grad()
@@ -172,17 +178,20 @@ def train_unet(unet: UNet2DConditionModel, latent_mean: torch.Tensor, latent_std
     return history
 
 
-def pretrain_vae(images: np.ndarray, cfg: ToySdConfig) -> tuple[AutoencoderKL, torch.Tensor, torch.Tensor, list[dict]]:
-    """The toy VAE trained on ``images``, and every image's latent posterior (mean, std); see ``encode_latents``."""
+def pretrain_vae(images: np.ndarray, labels: np.ndarray,
+                 cfg: ToySdConfig) -> tuple[AutoencoderKL, torch.Tensor, torch.Tensor, np.ndarray, list[dict]]:
+    """The toy VAE trained on ``images``; the latent posteriors (mean, std; ``encode_latents``) and labels of
+    the first ``cfg.unet_images_per_class`` images of each class, which the UNet trains on."""
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     vae = build_vae(cfg, images.shape[1])
     history = train_vae(vae, images, cfg)
-    mean, std = encode_latents(vae, images)
+    keep = np.concatenate([np.flatnonzero(labels == c)[:cfg.unet_images_per_class] for c in np.unique(labels)])
+    mean, std = encode_latents(vae, images[keep])
     log.info("toy VAE: %.2fM parameters, %d steps, reconstruction MSE %.4f, %.0f s",
              sum(p.numel() for p in vae.parameters()) / 1e6, cfg.vae_steps,
              np.mean([h["mse"] for h in history[-20:]]), time.perf_counter() - start)
-    return vae, mean, std, history
+    return vae, mean, std, labels[keep], history
 
 
 def pretrain_sd(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch.Tensor, labels: np.ndarray,
@@ -198,7 +207,7 @@ def pretrain_sd(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch
     states = caption_states(tokenizer, text_encoder, [caption(cfg.description, n) for n in class_names])
     empty = caption_states(tokenizer, text_encoder, [""])
     torch.manual_seed(cfg.seed + 1)
-    unet = build_unet(cfg, latent_mean.shape[-1], text_encoder.config.hidden_size)
+    unet = build_unet(cfg, latent_mean.shape[-1], latent_mean.shape[1], text_encoder.config.hidden_size)
     log.info("toy SD: UNet %.2fM, text encoder %.2fM parameters",
              *(sum(p.numel() for p in m.parameters()) / 1e6 for m in (unet, text_encoder)))
     history = train_unet(unet, latent_mean, latent_std, labels, states, empty, vae.config.scaling_factor, cfg)
