@@ -8,8 +8,12 @@ fraction ``mfu`` of the GPU's bf16 dense peak; small prompt-training batches run
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 H200_BF16_TFLOPS = 790.0  # dense bf16 matrix throughput of the lent H200 (device notes)
 UNET_TFLOP = 0.8  # one UNet evaluation at 512x512
@@ -57,3 +61,18 @@ def plan(mfu: float = 0.4, runs_per_dataset: int = 36) -> pd.DataFrame:
             rows.append({"dataset": name, "stage": stage, "tflop": round(tflop, 1),
                          "minutes_h200": round(tflop / (H200_BF16_TFLOPS * mfu) / 60, 2)})
     return pd.DataFrame(rows)
+
+
+def grid_gpu_hours(plan_frame: pd.DataFrame, config_path: Path = ROOT / "config" / "config.yaml") -> dict[str, float]:
+    """GPU hours of config/config.yaml's whole grid on one H200: diffusion once per dataset, prompts per run.
+
+    Every prompt run is costed as a GRIP run (10 rounds of 150 epochs), so the prompt figure is an
+    upper bound: zero-shot runs train nothing, FPL and CPL train fewer epochs.
+    """
+    config = yaml.safe_load(config_path.read_text())
+    runs_per_prompt = len(config["paradigms"]) * len(config["methods"]) * len(config["seeds"])
+    per_run = plan_frame["stage"].str.startswith("train_prompts")
+    diffusion_hours = plan_frame.loc[~per_run, "minutes_h200"].sum() / 60
+    prompt_hours = plan_frame.loc[per_run, "minutes_h200"].sum() * runs_per_prompt / 60
+    return {"diffusion_hours": round(float(diffusion_hours), 1), "prompt_runs": runs_per_prompt * 2 * len(DATASETS),
+            "prompt_hours_upper_bound": round(float(prompt_hours), 1)}

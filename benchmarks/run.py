@@ -1,14 +1,22 @@
-"""`make bench`: every performance figure of docs/performance.md, measured in one run."""
+"""`make bench`: every performance figure of docs/performance.md, measured in one run.
+
+Each section prints its details as it finishes; the end prints one table of the headline figures
+(and writes it with ``--out``). Run on a quiet machine: the ratios compare two ways of doing the
+same work under the same conditions, the seconds are this machine's.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from air_core.config import ClipSpec
@@ -19,49 +27,126 @@ from benchmarks import generation, gpu_plan, prompt_training, workflow_numbers
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class Figures:
+    """The headline figures of one run, in the order they were measured."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+
+    def add(self, item: str, figure: str, value: str) -> None:
+        self.rows.append({"item": item, "figure": figure, "value": value})
+
+    def table(self) -> str:
+        return pd.DataFrame(self.rows).to_markdown(index=False)
+
+
 def section(title: str) -> None:
     print(f"\n## {title}\n", flush=True)
+
+
+def text_prompt_steps(figures: Figures, vit_b32, names: list[str], paths: list[str]) -> None:
+    section("a. text-prompt training step, ViT-B/32 size, 10 classes, batch 32 (s/step)")
+    text = prompt_training.time_text_steps(vit_b32, names, paths)
+    ratio = text["reference"] / text["built"]
+    print(f"reference {text['reference']:.3f} | built {text['built']:.3f} | ratio {ratio:.1f}x")
+    figures.add("a", "text-prompt step, ViT-B/32 size: reference / built s", f"{text['reference']:.2f} / {text['built']:.2f}")
+    figures.add("a", "text-prompt step speed-up", f"{ratio:.1f}x")
+
+
+def visual_prompt_epochs(figures: Figures, names: list[str], paths: list[str]) -> None:
+    section("b. visual-prompt epoch, 64 images, batch 32 (s/epoch)")
+    for label, arch in (("ViT-B/32 size", "ViT-B-32"), ("air-tiny-vit", "air-tiny-vit")):
+        clip = load_clip(ClipSpec(arch=arch, pretrained=None))
+        visual = prompt_training.time_visual_epochs(clip, torch.from_numpy(encode_class_prompts(clip, names)), paths)
+        ratio = visual["reference"] / visual["built"]
+        print(f"{label}: reference {visual['reference']:.2f} | built {visual['built']:.2f} | "
+              f"ratio {ratio:.2f}x | one-off cache {visual['cache']:.2f} s")
+        figures.add("b", f"visual-prompt epoch, {label}: reference / built s",
+                    f"{visual['reference']:.2f} / {visual['built']:.2f}")
+        figures.add("b", f"visual-prompt epoch speed-up, {label}", f"{ratio:.2f}x")
+
+
+def generation_throughput(figures: Figures, out_dir: Path) -> None:
+    section("c. generation throughput, tiny SD, 32 images, 10 steps (images/s)")
+    gen = generation.images_per_second(out_dir)
+    ratio = gen["batched"] / gen["one_per_call"]
+    print(f"one per call {gen['one_per_call']:.2f} | batched {gen['batched']:.2f} | ratio {ratio:.1f}x")
+    figures.add("c", "tiny-SD images/s: one per call / batched", f"{gen['one_per_call']:.2f} / {gen['batched']:.2f}")
+    figures.add("c", "generation speed-up", f"{ratio:.1f}x")
+
+
+def diffusion_sharing(figures: Figures, workdir: Path) -> None:
+    section("d. diffusion sharing, config/config.yaml's grid on two datasets (snakemake -n)")
+    sharing = workflow_numbers.paper_grid_sharing(workdir)
+    print(json.dumps(sharing))
+    figures.add("d", "diffusion jobs / runs reading their output",
+                f"{sharing['diffusion_jobs']} / {sharing['runs_using_synthetic']:.0f} (of {sharing['runs']})")
+    figures.add("d", "runs per prototype set (sharing factor)", f"{sharing['sharing_factor']:.0f}")
+
+
+def demo_stages(figures: Figures, results_dir: Path) -> None:
+    section(f"e. demo stages from the rules' benchmark files ({results_dir})")
+    costs = workflow_numbers.stage_costs(results_dir)
+    if not len(costs):
+        print(f"no benchmark files under {results_dir}: run `make demo` first")
+        return
+    print(costs.to_markdown(index=False))
+    figures.add("e", "demo: jobs, summed job wall time, largest peak RSS",
+                f"{costs['jobs'].sum()} jobs, {costs['seconds_total'].sum() / 60:.1f} min, "
+                f"{costs['max_rss_mb'].max():.0f} MB")
+
+
+def encode_memory(figures: Figures, n_images: int) -> None:
+    section("2. memory: encoding images with a ViT-B/32-size CLIP, streamed in batches of 256")
+    for n in sorted({min(500, n_images), n_images}):  # the same peak RSS for both = streaming
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.encode_memory", "--n", str(n)],
+                              cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode:
+            print(proc.stderr[-2000:])
+            continue
+        numbers = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(json.dumps(numbers))
+        figures.add("2", f"encode {n:,} images: peak RSS / before encoding / all images held",
+                    f"{numbers['peak_rss_mb']} / {numbers['rss_before_encoding_mb']} / "
+                    f"{numbers['all_images_preprocessed_mb']} MB ({numbers['seconds']:.0f} s)")
+
+
+def gpu_prediction(figures: Figures) -> None:
+    section("3. GPU plan: paper grid, predicted minutes on one H200 at 40% of bf16 peak")
+    plan = gpu_plan.plan()
+    print(plan.to_markdown(index=False))
+    hours = gpu_plan.grid_gpu_hours(plan)
+    print(json.dumps(hours))
+    figures.add("3", "predicted H200 hours, config.yaml grid: diffusion / prompt runs (upper bound)",
+                f"{hours['diffusion_hours']} / {hours['prompt_hours_upper_bound']} ({hours['prompt_runs']} runs)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--encode-images", type=int, default=10_000, help="images for the memory benchmark")
     parser.add_argument("--demo-results", default=str(ROOT / "results_demo"), help="a finished demo's results_dir")
+    parser.add_argument("--out", help="also write the summary table here (Markdown)")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    start = time.perf_counter()
+    print(f"# make bench: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+    figures = Figures()
     names = [f"class {i}" for i in range(10)]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         paths = prompt_training.write_images(tmp / "images", 64)
-        vit_b32 = load_clip(ClipSpec(arch="ViT-B-32", pretrained=None))
-        section("a. text-prompt training step, ViT-B/32 size, 10 classes, batch 32 (s/step)")
-        text = prompt_training.time_text_steps(vit_b32, names, paths)
-        print(f"reference {text['reference']:.3f} | built {text['built']:.3f} | "
-              f"ratio {text['reference'] / text['built']:.1f}x")
-        section("b. visual-prompt epoch, 64 images, batch 32 (s/epoch)")
-        for label, spec in (("ViT-B/32 size", ClipSpec(arch="ViT-B-32", pretrained=None)),
-                            ("air-tiny-vit", ClipSpec(arch="air-tiny-vit", pretrained=None))):
-            clip = load_clip(spec)
-            visual = prompt_training.time_visual_epochs(clip, torch.from_numpy(encode_class_prompts(clip, names)), paths)
-            print(f"{label}: reference {visual['reference']:.2f} | built {visual['built']:.2f} | "
-                  f"ratio {visual['reference'] / visual['built']:.2f}x | one-off cache {visual['cache']:.2f} s")
-        section("c. generation throughput, tiny SD, 32 images, 10 steps (images/s)")
-        gen = generation.images_per_second(tmp / "gen")
-        print(f"one per call {gen['one_per_call']:.2f} | batched {gen['batched']:.2f} | "
-              f"ratio {gen['batched'] / gen['one_per_call']:.1f}x")
-        section("d. diffusion sharing, config/config.yaml's grid on two datasets (snakemake -n)")
-        print(json.dumps(workflow_numbers.paper_grid_sharing(tmp / "dry")))
-    section("e. demo stages from the rules' benchmark files")
-    costs = workflow_numbers.stage_costs(Path(args.demo_results))
-    print(costs.to_markdown(index=False) if len(costs) else f"no benchmark files under {args.demo_results}: "
-          "run `make demo` first")
-    section("2. memory: encoding images with a ViT-B/32-size CLIP, streamed in batches of 256")
-    for n in sorted({min(500, args.encode_images), args.encode_images}):  # flat peak RSS = streaming
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.encode_memory", "--n", str(n)],
-                              cwd=ROOT, capture_output=True, text=True)
-        print(proc.stdout.strip().splitlines()[-1] if proc.returncode == 0 else proc.stderr[-2000:])
-    section("3. GPU plan: paper grid, predicted minutes on one H200 at 40% of bf16 peak")
-    print(gpu_plan.plan().to_markdown(index=False))
+        text_prompt_steps(figures, load_clip(ClipSpec(arch="ViT-B-32", pretrained=None)), names, paths)
+        visual_prompt_epochs(figures, names, paths)
+        generation_throughput(figures, tmp / "gen")
+        diffusion_sharing(figures, tmp / "dry")
+    demo_stages(figures, Path(args.demo_results))
+    encode_memory(figures, args.encode_images)
+    gpu_prediction(figures)
+    section(f"summary ({(time.perf_counter() - start) / 60:.1f} min)")
+    print(figures.table())
+    if args.out:
+        Path(args.out).write_text(figures.table() + "\n")
 
 
 if __name__ == "__main__":

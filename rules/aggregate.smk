@@ -35,6 +35,8 @@ rule aggregate:
         "../envs/air.yaml"
     log:
         f"{LOGS}/aggregate/aggregate.log",
+    benchmark:
+        f"{BENCH}/aggregate/aggregate.tsv"
     shell:
         "python {params.script} --metrics {input.metrics} --paper {input.paper} "
         "--paper-methods {params.paper_methods:q} --table {output.table} --markdown {output.markdown} "

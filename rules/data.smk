@@ -20,6 +20,8 @@ rule draw_shapes:
         "../envs/air.yaml"
     log:
         f"{LOGS}/draw_shapes/{{d}}.log",
+    benchmark:
+        f"{BENCH}/draw_shapes/{{d}}.tsv"
     shell:
         "python {params.script} --dataset {params.dataset:q} --out {output} > {log} 2>&1"
 
@@ -40,6 +42,8 @@ rule manifest:
         "../envs/air.yaml"
     log:
         f"{LOGS}/manifest/{{d}}.log",
+    benchmark:
+        f"{BENCH}/manifest/{{d}}.tsv"
     shell:
         "python {params.script} --dataset {params.dataset:q} --source '{input.source}' --threads {threads} "
         "--manifest {output.manifest} --classes {output.classes} --skipped {output.skipped} > {log} 2>&1"
@@ -94,6 +98,8 @@ rule zero_shot:
         "../envs/air.yaml"
     log:
         f"{LOGS}/zero_shot/{{d}}.log",
+    benchmark:
+        f"{BENCH}/zero_shot/{{d}}.tsv"
     shell:
         "python {params.script} --clip {params.clip:q} --manifest {input.manifest} "
         "--classes {input.classes} --features {input.features} --template {params.template:q} "

@@ -17,6 +17,8 @@ rule fetch_models:
         "../envs/air.yaml"
     log:
         f"{LOGS}/fetch_models/fetch_models.log",
+    benchmark:
+        f"{BENCH}/fetch_models/fetch_models.tsv"
     shell:
         "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
         "--diffusion {params.diffusion:q} --out {output} > {log} 2>&1"

@@ -69,6 +69,8 @@ rule evaluate:
         "../envs/air.yaml"
     log:
         f"{LOGS}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
         "python {params.script} --manifest {input.manifest} --features {input.features} "
         "--classifier {input.classifier} --prompt-file {input.prompt} --settings {input.settings} "

@@ -55,6 +55,8 @@ rule plot_zero_shot:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_zero_shot/{{d}}.log",
+    benchmark:
+        f"{BENCH}/plot_zero_shot/{{d}}.tsv"
     shell:
         "python {params.script} --manifest {input.manifest} --classes {input.classes} --probs {input.probs} "
         "--title 'Zero-shot pseudo-labels, {wildcards.d} train pool' --out {output} > {log} 2>&1"
@@ -73,6 +75,8 @@ rule plot_lora_loss:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_lora_loss/{{d}}.log",
+    benchmark:
+        f"{BENCH}/plot_lora_loss/{{d}}.tsv"
     shell:
         "python {params.script} --loss {input.loss} --title 'LoRA fine-tuning, {wildcards.d}' "
         "--out {output} > {log} 2>&1"
@@ -94,6 +98,8 @@ rule plot_synthetic:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_synthetic/{{d}}_{{variant}}.log",
+    benchmark:
+        f"{BENCH}/plot_synthetic/{{d}}_{{variant}}.tsv"
     shell:
         "python {params.script} --shards {input.shards} --per-class {params.per_class} "
         "--title 'Synthetic images ({wildcards.variant}), {wildcards.d}' --out {output} > {log} 2>&1"
@@ -117,6 +123,8 @@ rule plot_tsne:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_tsne/{{d}}.log",
+    benchmark:
+        f"{BENCH}/plot_tsne/{{d}}.tsv"
     shell:
         "python {params.script} --manifest {input.manifest} --classes {input.classes} --features {input.features} "
         "--text-features {input.text_features} --prototypes '{input.prototypes}' --max-points {params.max_points} "
@@ -141,6 +149,8 @@ rule plot_pseudo_labels:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_pseudo_labels/{{d}}_{{paradigm}}_{{prompt}}.log",
+    benchmark:
+        f"{BENCH}/plot_pseudo_labels/{{d}}_{{paradigm}}_{{prompt}}.tsv"
     shell:
         "python {params.script} --tables {input.tables} --methods {params.methods} --seeds {params.seeds} "
         "--title 'Most confident pseudo-labels per class, {wildcards.d} {wildcards.paradigm} {wildcards.prompt}' "
@@ -161,6 +171,8 @@ rule plot_training:
         "../envs/air.yaml"
     log:
         f"{LOGS}/plot_training/{{d}}_{{paradigm}}_{{prompt}}_{{method}}.log",
+    benchmark:
+        f"{BENCH}/plot_training/{{d}}_{{paradigm}}_{{prompt}}_{{method}}.tsv"
     shell:
         "python {params.script} --histories {input.histories} --seeds {params.seeds} "
         "--title 'Prompt training, {wildcards.method}, {wildcards.d} {wildcards.paradigm} {wildcards.prompt}' "
@@ -181,5 +193,7 @@ rule results_index:
         "../envs/air.yaml"
     log:
         f"{LOGS}/results_index/results_index.log",
+    benchmark:
+        f"{BENCH}/results_index/results_index.tsv"
     shell:
         "python {params.script} --docs {input.docs} --settings {params.settings:q} --out {output} > {log} 2>&1"

@@ -134,6 +134,8 @@ if "toy_world" in config:
             "../envs/air.yaml"
         log:
             f"{LOGS}/toy_report/{{d}}.log",
+        benchmark:
+            f"{BENCH}/toy_report/{{d}}.tsv"
         shell:
             "python {params.script} --dataset {wildcards.d} --manifest {input.manifest} --features {input.features} "
             "--text-features {input.text_features} --synthetic {input.synthetic} --metrics {input.metrics} "
