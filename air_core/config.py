@@ -115,6 +115,8 @@ class Recipe:
     n_synthetic: int | None = None  # M; None = all generated images per class
     paper_method: str | dict | None = None  # row name in the paper's table 1, or {prompt: row name}
     paper_row: str | dict | None = None  # row of the ablation tables, e.g. {"table2": "0,0,1"}; None = derived
+    paradigms: list[str] | None = None  # the grid's paradigms this recipe runs on; None = all
+    prompts: list[str] | None = None  # the grid's prompt types this recipe runs on; None = all
 
     @property
     def uses_synthetic(self) -> bool:

@@ -47,6 +47,22 @@ def synthetic_needed(recipe: Mapping[str, Any]) -> bool:
     return beta > 0 or (fusion > 0 and recipe.get("prototypes", "synthetic") == "synthetic")
 
 
+def methods_at(methods: Mapping[str, Mapping[str, Any]], paradigm: str, prompt: str) -> list[str]:
+    """The methods that run on one (paradigm, prompt type) cell of the grid, in config order.
+
+    A recipe runs on every cell unless it narrows them with its own ``paradigms`` / ``prompts``
+    lists (the paper ran its ablations, tables 2 and 3, on UL with text prompts only).
+    """
+    return [name for name, recipe in methods.items()
+            if paradigm in (recipe.get("paradigms") or [paradigm]) and prompt in (recipe.get("prompts") or [prompt])]
+
+
+def grid_cells(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (paradigm, prompt, method) the config runs, per dataset and seed."""
+    return [(paradigm, prompt, method) for paradigm in config["paradigms"] for prompt in config["prompts"]
+            for method in methods_at(config["methods"], paradigm, prompt)]
+
+
 def dataset_cpl(cpl: Mapping[str, Any] | None, prompt: str, paradigm: str) -> dict[str, Any]:
     """CPL's alpha and beta for one prompt type and paradigm from a dataset's ``cpl`` table.
 

@@ -51,6 +51,7 @@ def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: l
         recipes: method name -> config entry; its ``paper_method`` names the paper's row (``paper_name``).
     """
     rows = results[results["prompt"] == prompt].set_index(["method", "paradigm", "dataset"])
+    recipes = {m: r for m, r in recipes.items() if prompt in (r.get("prompts") or [prompt])}  # those run here
     wide = {"method": list(recipes), "paper row": [paper_name(r, prompt) or "–" for r in recipes.values()]}
     for paradigm in paradigms:
         for dataset in datasets:

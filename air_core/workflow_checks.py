@@ -35,6 +35,11 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(f"datasets.{name}.class_names = '{ds['class_names']}' is not a file")
     generated = config["generate"]["images_per_class"]
     for name, recipe in config["methods"].items():
+        for key in ("paradigms", "prompts"):
+            if recipe.get(key) and not set(recipe[key]) & set(config[key]):
+                raise ConfigError(f"methods.{name}.{key} = {recipe[key]} shares nothing with the grid's '{key}' "
+                                  f"{config[key]}, so the method would never run; add one of them to '{key}' "
+                                  f"or remove methods.{name}.{key}")
         m = recipe.get("n_synthetic")
         if m is not None and m > generated:
             raise ConfigError(f"methods.{name}.n_synthetic = {m} is more than generate.images_per_class = "

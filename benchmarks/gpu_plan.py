@@ -49,8 +49,8 @@ def visual_prompt_tflop(pool: int, epochs: int = 150, rounds: int = 10, n_prompt
     return images * 3 * VIT_B32_GFLOP * (50 + n_prompt) / 50 / 1000
 
 
-def plan(mfu: float = 0.4, runs_per_dataset: int = 36) -> pd.DataFrame:
-    """Per dataset and stage: TFLOP and predicted minutes (``runs_per_dataset`` prompt runs each)."""
+def plan(mfu: float = 0.4) -> pd.DataFrame:
+    """Per dataset and stage: TFLOP and predicted minutes on one H200 (prompt training: per run)."""
     rows = []
     for name, (classes, pool, _) in DATASETS.items():
         stages = diffusion_tflop(classes, pool)
@@ -69,10 +69,14 @@ def grid_gpu_hours(plan_frame: pd.DataFrame, config_path: Path = ROOT / "config"
     Every prompt run is costed as a GRIP run (10 rounds of 150 epochs), so the prompt figure is an
     upper bound: zero-shot runs train nothing, FPL and CPL train fewer epochs.
     """
+    from air_core.recipes import grid_cells
+
     config = yaml.safe_load(config_path.read_text())
-    runs_per_prompt = len(config["paradigms"]) * len(config["methods"]) * len(config["seeds"])
+    cells = grid_cells(config)
     per_run = plan_frame["stage"].str.startswith("train_prompts")
     diffusion_hours = plan_frame.loc[~per_run, "minutes_h200"].sum() / 60
-    prompt_hours = plan_frame.loc[per_run, "minutes_h200"].sum() * runs_per_prompt / 60
-    return {"diffusion_hours": round(float(diffusion_hours), 1), "prompt_runs": runs_per_prompt * 2 * len(DATASETS),
-            "prompt_hours_upper_bound": round(float(prompt_hours), 1)}
+    prompt_minutes = sum(plan_frame.loc[plan_frame["stage"] == f"train_prompts ({prompt}, per run)",
+                                        "minutes_h200"].sum() for _, prompt, _ in cells)  # summed over datasets
+    runs = len(cells) * len(config["seeds"]) * len(DATASETS)
+    return {"diffusion_hours": round(float(diffusion_hours), 1), "prompt_runs": runs,
+            "prompt_hours_upper_bound": round(float(prompt_minutes * len(config["seeds"]) / 60), 1)}

@@ -27,7 +27,7 @@ def job_counts(configfile: Path, workdir: Path) -> dict[str, int]:
 
 def paper_grid_sharing(workdir: Path) -> dict[str, float]:
     """Diffusion jobs of config/config.yaml's grid against the runs that read their output."""
-    from air_core.recipes import synthetic_needed
+    from air_core.recipes import grid_cells, synthetic_needed
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     data = workdir / "images"
@@ -40,8 +40,8 @@ def paper_grid_sharing(workdir: Path) -> dict[str, float]:
     configfile.write_text(yaml.safe_dump(config))
     counts = job_counts(configfile, workdir)
     runs = counts.get("train_prompts", 0)
-    per_method = runs / max(len(config["methods"]), 1)
-    users = sum(per_method for m in config["methods"].values() if synthetic_needed(m))
+    synthetic_cells = [m for _, _, m in grid_cells(config) if synthetic_needed(config["methods"][m])]
+    users = len(synthetic_cells) * len(config["seeds"]) * len(config["datasets"])
     diffusion = sum(counts.get(r, 0) for r in DIFFUSION_RULES)
     return {"diffusion_jobs": diffusion, "runs": runs, "runs_using_synthetic": users,
             "sharing_factor": users / max(counts.get("select", 1), 1)}

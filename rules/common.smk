@@ -6,7 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from air_core.recipes import synthetic_needed
+from air_core.recipes import grid_cells, methods_at, synthetic_needed
 from air_core.workflow_checks import check_config, check_config_schema, stop_if_models_missing
 from air_core.datasets_config import resolve_datasets
 
@@ -31,6 +31,7 @@ LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 RUN = f"{R}/{{d}}/runs/{{paradigm}}/{{prompt}}/{{method}}/seed{{seed}}"
 RESULTS_TABLE = f"{R}/tables/results.parquet"
+GRID = grid_cells(config)  # (paradigm, prompt, method) of every run, per dataset and seed
 THREADS = max(config["threads"], 1)  # torch threads per job; Snakemake caps it at --cores
 SCRIPTS = os.path.join(workflow.basedir, "workflow_scripts")  # works from any --directory
 
@@ -112,6 +113,20 @@ def diffusion_targets():
     return [f"{R}/{d}/synthetic/{v}/prototypes.png" for d in DATASETS for v in synthetic_variants()]
 
 
-def run_metrics():
-    return expand(f"{RUN}/metrics.parquet", d=DATASETS, paradigm=config["paradigms"], prompt=config["prompts"],
-                  method=list(METHODS), seed=SEEDS)
+def run_metrics(datasets=None):
+    """Every run's metrics: per dataset and seed, each (paradigm, prompt, method) of the grid a recipe runs on."""
+    return [f"{RUN}/metrics.parquet".format(d=d, paradigm=paradigm, prompt=prompt, method=method, seed=seed)
+            for d in (DATASETS if datasets is None else datasets) for paradigm, prompt, method in GRID
+            for seed in SEEDS]
+
+
+def method_seeds(wildcards):
+    """Every run of one (dataset, paradigm, prompt): (method, seed) pairs."""
+    return [(m, s) for m in methods_at(METHODS, wildcards.paradigm, wildcards.prompt) for s in SEEDS]
+
+
+def confident_accuracy_tables(wildcards):
+    """The confident-pseudo-label tables of every run of one (dataset, paradigm, prompt)."""
+    return [f"{RUN}/confident_accuracy.parquet".format(d=wildcards.d, paradigm=wildcards.paradigm,
+                                                       prompt=wildcards.prompt, method=m, seed=s)
+            for m, s in method_seeds(wildcards)]

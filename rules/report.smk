@@ -8,7 +8,7 @@ RESULTS_INDEX = f"{R}/README.md"
 
 # The prototypes shown in the t-SNE beside the real and text embeddings: the LoRA variant's when made.
 TSNE_VARIANT = "lora" if "lora" in synthetic_variants() else next(iter(synthetic_variants()), None)
-METHOD_SEEDS = [(m, s) for m in METHODS for s in SEEDS]  # every run of a (dataset, paradigm, prompt)
+
 
 # Every figure of the report and the results index (rule all asks for them).
 REPORT_TARGETS = (
@@ -17,8 +17,9 @@ REPORT_TARGETS = (
     + expand(f"{PLOTS}/lora_loss.png", d=DATASETS if "lora" in synthetic_variants() else [])
     + expand(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", d=DATASETS, paradigm=config["paradigms"],
              prompt=config["prompts"])
-    + expand(f"{PLOTS}/training_{{paradigm}}_{{prompt}}_{{method}}.png", d=DATASETS, paradigm=config["paradigms"],
-             prompt=config["prompts"], method=list(METHODS))
+    + [f"{PLOTS}/training_{{paradigm}}_{{prompt}}_{{method}}.png".format(d=d, paradigm=paradigm, prompt=prompt,
+                                                                       method=method)
+       for d in DATASETS for paradigm, prompt, method in GRID]
     + [RESULTS_INDEX]
 )
 
@@ -134,17 +135,14 @@ rule plot_tsne:
 rule plot_pseudo_labels:
     """Pseudo-label accuracy per iteration, text-only vs fused (paper fig. 4), from every run's confident_accuracy."""
     input:
-        tables=[
-            expand(rules.train_prompts.output.confident_accuracy, method=m, seed=s, allow_missing=True)[0]
-            for m, s in METHOD_SEEDS
-        ],
+        tables=confident_accuracy_tables,
     output:
         report(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", caption="../report/pseudo_labels.rst",
                category="{d}", subcategory="4 pseudo-label accuracy"),
     params:
         script=f"{SCRIPTS}/plot_pseudo_labels.py",
-        methods=[m for m, _ in METHOD_SEEDS],
-        seeds=[s for _, s in METHOD_SEEDS],
+        methods=lambda w: [m for m, _ in method_seeds(w)],
+        seeds=lambda w: [s for _, s in method_seeds(w)],
     conda:
         "../envs/air.yaml"
     log:

@@ -121,8 +121,7 @@ if "toy_world" in config:
             features=rules.encode_real.output.features,
             text_features=rules.zero_shot.output.text_features,
             synthetic=[f"{R}/{{d}}/synthetic/{v}/features.parquet" for v in ("lora", "base")],
-            metrics=expand(f"{RUN}/metrics.parquet", paradigm=config["paradigms"], prompt=config["prompts"],
-                           method=list(METHODS), seed=SEEDS, allow_missing=True),
+            metrics=lambda w: run_metrics([w.d]),
             clip_summary=rules.toy_clip.output.summary,
         output:
             table=f"{R}/tables/toy_world_{{d}}.parquet",

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 import yaml
 
-from air_core.recipes import BASE_DEFAULTS, dataset_cpl, resolve_recipe, synthetic_needed
+from air_core.recipes import BASE_DEFAULTS, dataset_cpl, grid_cells, methods_at, resolve_recipe, synthetic_needed
 from air_core.workflow_checks import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +96,25 @@ def test_the_paper_config_has_every_table_row():
     assert table3 == {"lora", "base"}
     control = resolved["real_proto_control"]
     assert control.prototypes == "real" and not control.uses_synthetic
+
+
+def test_a_recipe_runs_on_the_cells_it_names_and_every_cell_by_default():
+    methods = {"a": {}, "b": {"paradigms": ["ul"]}, "c": {"prompts": ["visual"]}, "d": {"paradigms": ["ssl"],
+                                                                                     "prompts": ["text"]}}
+    assert methods_at(methods, "ul", "text") == ["a", "b"]
+    assert methods_at(methods, "ul", "visual") == ["a", "b", "c"]
+    assert methods_at(methods, "ssl", "text") == ["a", "d"]
+    assert methods_at(methods, "trzsl", "visual") == ["a", "c"]
+    cells = grid_cells({"paradigms": ["ul", "trzsl"], "prompts": ["text"], "methods": methods})
+    assert cells == [("ul", "text", "a"), ("ul", "text", "b"), ("trzsl", "text", "a")]
+
+
+def test_the_paper_config_runs_table_1_everywhere_and_the_ablations_on_ul_text_only():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    table1 = [m for m, r in config["methods"].items() if r.get("paper_method")]
+    assert table1 == ["zero_shot", "coop_vpt", "fpl", "grip", "cpl", "air_cpl"]
+    cells = grid_cells(config)
+    for paradigm in config["paradigms"]:
+        for prompt in config["prompts"]:
+            ran = [m for p, q, m in cells if (p, q) == (paradigm, prompt)]
+            assert ran == (list(config["methods"]) if (paradigm, prompt) == ("ul", "text") else table1)

@@ -112,6 +112,10 @@ MISTAKES = [
     ("unknown device", _set("device", "gpu"), "device", "['auto', 'cpu', 'cuda']"),
     ("prompt template without {}", _set("prompt_template", "a photo"), "prompt_template", "replaced by the class"),
     ("zero generation shards", _set("generate.shards", 0), "generate.shards", "minimum of 1"),
+    ("a method narrowed to no paradigm of the grid", _set("methods.air_grip.paradigms", ["ssl"]),
+     "methods.air_grip.paradigms", "would never run"),
+    ("unknown prompt type of a method", _set("methods.air_grip.prompts", ["image"]), "methods.air_grip.prompts.0",
+     "['text', 'visual']"),
 ]
 
 

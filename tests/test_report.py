@@ -38,6 +38,8 @@ def test_table1_has_a_row_per_method_and_a_column_per_paradigm_and_dataset():
     assert wide.values.tolist() == [["grip", "GRIP", "71.0 ± 0.5", "70.0 ± 1.0 (69.8)"],
                                     ["mine", "–", "–", "–"], ["coop_vpt", "CoOp", "–", "–"]]
     assert table1(results, "visual", ["ul"], ["flowers102"], recipes)["paper row"].tolist() == ["GRIP", "–", "–"]
+    narrowed = {**recipes, "mine": {"prompts": ["text"]}}  # a recipe that never runs with visual prompts
+    assert table1(results, "visual", ["ul"], ["flowers102"], narrowed)["method"].tolist() == ["grip", "coop_vpt"]
 
 
 def test_shipped_ablations_parse_into_tables_2_and_3():

@@ -182,9 +182,16 @@ def dry_run(workdir: Path, *args: str) -> dict[str, int]:
     return job_counts(proc.stdout + proc.stderr)
 
 
+def runs_per_dataset(config: dict) -> int:
+    """Seeds x the grid cells each recipe runs on (its own paradigms/prompts, else the grid's)."""
+    cells = sum(len(r.get("paradigms") or config["paradigms"]) * len(r.get("prompts") or config["prompts"])
+                for r in config["methods"].values())
+    return cells * len(config["seeds"])
+
+
 def test_the_paper_config_plans_diffusion_once_per_dataset_and_generation_in_shards(paper_config_two_datasets):
     config = yaml.safe_load((paper_config_two_datasets / "config.yaml").read_text())
-    runs = len(config["paradigms"]) * len(config["prompts"]) * len(config["methods"]) * len(config["seeds"])
+    runs = runs_per_dataset(config)
     jobs = dry_run(paper_config_two_datasets, "all")
     assert jobs["train_lora"] == jobs["encode_real"] == jobs["zero_shot"] == jobs["manifest"] == 2
     assert jobs["select"] >= 2 and jobs["generate"] == jobs["select"] * config["generate"]["shards"]
@@ -194,7 +201,7 @@ def test_the_paper_config_plans_diffusion_once_per_dataset_and_generation_in_sha
 
 def test_a_dataset_target_plans_that_dataset_only(paper_config_two_datasets):
     config = yaml.safe_load((paper_config_two_datasets / "config.yaml").read_text())
-    runs = len(config["paradigms"]) * len(config["prompts"]) * len(config["methods"]) * len(config["seeds"])
+    runs = runs_per_dataset(config)
     jobs = dry_run(paper_config_two_datasets, "dataset_second")
     assert jobs["train_lora"] == jobs["encode_real"] == 1 and jobs["dataset_second"] == 1
     assert jobs["train_prompts"] == jobs["evaluate"] == runs
