@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Performance figures (docs/performance.md); not part of the tests. Run `make demo` first for e.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

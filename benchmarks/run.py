@@ -81,7 +81,7 @@ def diffusion_sharing(figures: Figures, workdir: Path) -> None:
     print(json.dumps(sharing))
     figures.add("d", "diffusion jobs / runs reading their output",
                 f"{sharing['diffusion_jobs']} / {sharing['runs_using_synthetic']:.0f} (of {sharing['runs']})")
-    figures.add("d", "runs per prototype set (sharing factor)", f"{sharing['sharing_factor']:.0f}")
+    figures.add("d", "runs per prototype set (sharing factor)", f"{sharing['sharing_factor']:.1f}")
 
 
 def demo_stages(figures: Figures, results_dir: Path) -> None:
@@ -106,8 +106,8 @@ def encode_memory(figures: Figures, n_images: int) -> None:
             continue
         numbers = json.loads(proc.stdout.strip().splitlines()[-1])
         print(json.dumps(numbers))
-        figures.add("2", f"encode {n:,} images: peak RSS / before encoding / all images held",
-                    f"{numbers['peak_rss_mb']} / {numbers['rss_before_encoding_mb']} / "
+        figures.add("2", f"encode {n:,} images: RSS model built / peak while encoding / all images held",
+                    f"{numbers['rss_model_built_mb']} / {numbers['peak_rss_encoding_mb']} / "
                     f"{numbers['all_images_preprocessed_mb']} MB ({numbers['seconds']:.0f} s)")
 
 
