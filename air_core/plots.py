@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib
 
@@ -18,10 +18,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 from air_core.artifacts import atomic_path  # noqa: E402
 from air_core.select import image_grid  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_LABELLED_CLASSES = 20  # above this, confusion cells and legends get no text
 
@@ -156,6 +158,8 @@ def plot_pseudo_label_accuracy(table: pd.DataFrame, out_path: str | Path, title:
 
 def _affinities(x: torch.Tensor, perplexity: float, steps: int = 64) -> torch.Tensor:
     """Symmetric t-SNE input affinities P; each row's Gaussian width found by bisection on the perplexity."""
+    import torch  # only t-SNE needs it: the other plot jobs start without torch's import time
+
     n = len(x)
     eye = torch.eye(n, dtype=torch.bool)
     dist = torch.cdist(x, x).pow(2)  # (N, N) squared distances
@@ -180,6 +184,8 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, seed: int =
     Gradient descent with momentum and per-coordinate gains on KL(P || Q); early exaggeration 12 for
     the first quarter of the steps. O(N^2) memory: meant for a few thousand points.
     """
+    import torch
+
     data = torch.as_tensor(np.asarray(x), dtype=torch.float64)
     n = len(data)
     if n < 4:

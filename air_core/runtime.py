@@ -1,13 +1,19 @@
-"""Process set-up shared by the workflow scripts: logging, threads, device, seeds."""
+"""Process set-up shared by the workflow scripts: logging, threads, device, seeds.
+
+torch is imported where it is used: the table and plot scripts run without it (seconds saved per job).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -18,6 +24,8 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA when present; 'cuda' without a GPU is an error that says so."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -29,11 +37,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 def set_threads(threads: int) -> None:
     """Fix the CPU thread count (0 keeps torch's default): results do not depend on the host."""
     if threads > 0:
+        import torch
+
         torch.set_num_threads(threads)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -53,13 +65,12 @@ def run_script(main) -> None:
         raise SystemExit(1) from None
 
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-
-
 def precision(device: torch.device, name: str = "auto") -> torch.dtype:
     """Dtype of SD's frozen weights: 'auto' is fp16 on CUDA and fp32 on CPU (LoRA weights always train in fp32)."""
+    import torch
+
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if device.type == "cpu" and name != "fp32":
         logging.getLogger("air").warning("diffusion_precision %s on the CPU is slow; fp32 is the CPU default", name)
-    return DTYPES[name]
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[name]

@@ -66,8 +66,9 @@ def plan(mfu: float = 0.4) -> pd.DataFrame:
 def grid_gpu_hours(plan_frame: pd.DataFrame, config_path: Path = ROOT / "config" / "config.yaml") -> dict[str, float]:
     """GPU hours of config/config.yaml's whole grid on one H200: diffusion once per dataset, prompts per run.
 
-    Every prompt run is costed as a GRIP run (10 rounds of 150 epochs), so the prompt figure is an
-    upper bound: zero-shot runs train nothing, FPL and CPL train fewer epochs.
+    Every prompt run is costed as a GRIP run (10 rounds of 150 epochs), which overcounts (zero-shot
+    runs train nothing, FPL and CPL train fewer epochs), at the plan's utilisation, which small
+    prompt batches do not reach: the prompt figure is an estimate of the order, not a bound.
     """
     from air_core.recipes import grid_cells
 
@@ -79,4 +80,4 @@ def grid_gpu_hours(plan_frame: pd.DataFrame, config_path: Path = ROOT / "config"
                                         "minutes_h200"].sum() for _, prompt, _ in cells)  # summed over datasets
     runs = len(cells) * len(config["seeds"]) * len(DATASETS)
     return {"diffusion_hours": round(float(diffusion_hours), 1), "prompt_runs": runs,
-            "prompt_hours_upper_bound": round(float(prompt_minutes * len(config["seeds"]) / 60), 1)}
+            "prompt_hours": round(float(prompt_minutes * len(config["seeds"]) / 60), 1)}
