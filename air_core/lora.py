@@ -108,9 +108,12 @@ def save_lora(pipe: StableDiffusionPipeline, weights_path: str | Path) -> Path:
     weights_path = Path(weights_path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    metadata = _collate_lora_metadata({"unet": pipe.unet})
+    for config in metadata.values():  # peft keeps target_modules as a set: sorted, identical runs give identical files
+        if isinstance(config.get("target_modules"), (set, list, tuple)):
+            config["target_modules"] = sorted(config["target_modules"])
     with tempfile.TemporaryDirectory(dir=weights_path.parent, prefix=".lora.") as tmp:
         StableDiffusionPipeline.save_lora_weights(
-            save_directory=tmp, unet_lora_layers=layers, safe_serialization=True,
-            **_collate_lora_metadata({"unet": pipe.unet}))
+            save_directory=tmp, unet_lora_layers=layers, safe_serialization=True, **metadata)
         os.replace(Path(tmp) / LORA_WEIGHTS, weights_path)
     return weights_path

@@ -1,11 +1,13 @@
 """Tiny SD: LoRA round trip in diffusers' format, and deterministic generation."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 from air_core.config import DiffusionSpec, GenerateConfig, LoraTrainConfig
 from air_core.generate import classes_of_shard, generate_images, image_seed
@@ -55,6 +57,9 @@ def test_lora_round_trip(training_images, tmp_path):
 
     weights = save_lora(pipe, tmp_path / LORA_WEIGHTS)
     assert weights.is_file() and not list(tmp_path.glob(".lora.*"))
+    with safe_open(str(weights), "pt") as saved:  # set order varies between processes: stored sorted
+        targets = json.loads(saved.metadata()["lora_adapter_metadata"])["unet.target_modules"]
+    assert targets == sorted(targets) and len(targets) == 4
     fresh = load_pipeline(TINY)
     fresh.load_lora_weights(str(tmp_path))  # plain diffusers loading, by folder
     np.testing.assert_allclose(_sample(fresh), tuned, atol=1e-5)
