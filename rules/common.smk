@@ -90,6 +90,12 @@ def shard_indexes(wildcards):
     return [f"{R}/{wildcards.d}/synthetic/{wildcards.variant}/shard{i}.parquet" for i in range(n)]
 
 
+def run_recipe(method):
+    """A method's entry as its runs see it: where it runs (paradigms, prompts) is the grid's business, so
+    narrowing a recipe re-runs none of its runs."""
+    return {"name": method, **{k: v for k, v in METHODS[method].items() if k not in ("paradigms", "prompts")}}
+
+
 def synthetic_inputs(wildcards):
     """Synthetic features (prototypes are re-selected from them), only for recipes that read synthetic
     images; visual prompts also need the shard tables, which hold the images' paths. A recipe with

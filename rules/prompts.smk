@@ -24,7 +24,7 @@ rule train_prompts:
         script=f"{SCRIPTS}/train_prompts.py",
         clip=as_json(config["models"]["clip"]),
         device=config["device"],
-        recipe=lambda w: as_json({"name": w.method, **METHODS[w.method]}),
+        recipe=lambda w: as_json(run_recipe(w.method)),
         dataset=dataset_settings,
         synthetic=lambda w, input: input.get("synthetic_features", ""),
         shards=lambda w, input: input.get("synthetic_shards", []),
