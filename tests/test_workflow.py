@@ -1,5 +1,6 @@
 """The workflow end to end on a tiny config: every stage runs, every artifact is as documented."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,18 @@ def test_finished_workflow_has_nothing_left_to_do(finished_run):
     proc = snakemake(workdir, config, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_narrowing_a_recipe_to_the_cells_it_ran_on_reruns_none_of_its_runs(finished_run):
+    workdir, config = finished_run
+    narrowed = copy.deepcopy(config)
+    for recipe in narrowed["methods"].values():
+        recipe.update(paradigms=list(config["paradigms"]), prompts=list(config["prompts"]))
+    proc = snakemake(workdir, narrowed, "-n")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs = proc.stdout.split("Job stats:")[1].split("Reasons:")[0]
+    assert "aggregate" in jobs  # the tables read where each recipe runs
+    assert "train_prompts" not in jobs and "evaluate" not in jobs
 
 
 @pytest.mark.parametrize("mistake,key", [
