@@ -92,7 +92,7 @@ class Recipe:
     """
 
     name: str
-    base: str = "grip"  # none | fpl | grip | cpl: whose protocol defaults the recipe started from
+    base: str = "grip"  # zero_shot | none | fpl | grip | cpl: whose protocol defaults the recipe started from
     pseudo_labels: str = "grip"  # none | fpl | grip | cpl
     iterations: int = 10
     epochs: int = 150

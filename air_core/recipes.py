@@ -1,6 +1,6 @@
 """From a method's config entry to a fully resolved ``Recipe``.
 
-A recipe names a ``base`` method (none, fpl, grip or cpl) and starts from that method's
+A recipe names a ``base`` method (zero_shot, none, fpl, grip or cpl) and starts from that method's
 protocol hyperparameters (reference/PROTOCOL.md); every key the recipe sets overrides them.
 CPL's alpha and beta come, in this order, from the recipe's own ``cpl_alpha``/``cpl_beta``,
 from the dataset's ``cpl`` table (by prompt type and paradigm), and from the fallback below.
@@ -20,7 +20,9 @@ _SGD_FPL_GRIP = {"epochs": 150, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "w
                  "warmup_epochs": 5, "warmup_lr": 1e-4, "grad_clip": None}
 
 BASE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP},  # zero-shot (UL), CoOp/VPT
+    # zero-shot CLIP in every paradigm: no epochs, so even SSL/TRZSL's labelled images train nothing
+    "zero_shot": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "epochs": 0},
+    "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP},  # CoOp/VPT: the labelled images only
     "fpl": {"pseudo_labels": "fpl", "iterations": 1, "top_k": 16, **_SGD_FPL_GRIP},
     "grip": {"pseudo_labels": "grip", "iterations": 10, **_SGD_FPL_GRIP},
     "cpl": {"pseudo_labels": "cpl", "iterations": 10, "epochs": 50, "batch_size": 64, "lr": 0.02,

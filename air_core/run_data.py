@@ -107,7 +107,8 @@ def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, 
                              "need the manifest and, for synthetic images, the synthetic shard tables")
         return [paths[i] for i in ids]
 
-    if recipe.pseudo_labels == "none" and not (data.given_labels >= 0).any() and recipe.synthetic_beta == 0:
+    if recipe.epochs == 0 or (recipe.pseudo_labels == "none" and not (data.given_labels >= 0).any()
+                              and recipe.synthetic_beta == 0):
         return  # nothing trains (zero-shot): no image passes the tower
     data.real_images = cache_images(lookup(pool_ids), preprocess, "caching train-pool images")
     if recipe.synthetic_beta > 0 and data.synthetic_ids is not None:

@@ -108,7 +108,7 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
     classes = data.label_classes()
     relabels = recipe.pseudo_labels != "none" and len(unlabeled) > 0
     rounds = recipe.iterations if relabels else 1
-    trains = relabels or len(labeled) > 0 or recipe.synthetic_beta > 0
+    trains = recipe.epochs > 0 and (relabels or len(labeled) > 0 or recipe.synthetic_beta > 0)
     real_inputs, synthetic = _inputs(data, recipe, prompt, device) if trains else (None, None)
     result = TrainingResult(classifier=data.zero_shot_text)
     generator = torch.Generator().manual_seed(seed)
@@ -120,6 +120,10 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
             result.confident.append({"iteration": iteration, "scores": kind, "positions": unlabeled[rows],
                                      "labels": labels})
         if iteration == rounds:
+            break
+        if not trains:
+            log.info("nothing to train (epochs %d, %d labelled images): the classifier stays the zero-shot one",
+                     recipe.epochs, len(labeled))
             break
         round_labels = None
         if relabels:

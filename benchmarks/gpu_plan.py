@@ -36,48 +36,69 @@ def diffusion_tflop(classes: int, pool: int, m: int = 120, steps: int = 25, lora
     return {"encode_real": pool * VIT_B32_GFLOP / 1000, "train_lora": lora, "generate": generate, "select": select}
 
 
-def text_prompt_tflop(classes: int, pool: int, epochs: int = 150, rounds: int = 10, batch: int = 16,
-                      tokens: int = 22) -> float:
-    """GRIP-style rounds: round t trains on (t+1)/rounds of the pool; one text pass per step."""
-    per_step = 3 * 2 * TEXT_PARAMS * classes * tokens / 1e12
-    steps = sum(epochs * math.ceil(min(pool, (t + 1) * pool / rounds) / batch) for t in range(rounds))
-    return steps * per_step
-
-
-def visual_prompt_tflop(pool: int, epochs: int = 150, rounds: int = 10, n_prompt: int = 16) -> float:
-    images = sum(epochs * min(pool, (t + 1) * pool / rounds) for t in range(rounds))
-    return images * 3 * VIT_B32_GFLOP * (50 + n_prompt) / 50 / 1000
-
-
 def plan(mfu: float = 0.4) -> pd.DataFrame:
     """Per dataset and stage: TFLOP and predicted minutes on one H200 (prompt training: per run)."""
+    from air_core.recipes import resolve_recipe
+
+    grip = resolve_recipe("grip", {"base": "grip"})  # the protocol's GRIP: 10 rounds of 150 epochs, batch 16
     rows = []
     for name, (classes, pool, _) in DATASETS.items():
         stages = diffusion_tflop(classes, pool)
         stages["generate"] *= 2  # LoRA-tuned and plain SD (table 3)
-        stages["train_prompts (text, per run)"] = text_prompt_tflop(classes, pool)
-        stages["train_prompts (visual, per run)"] = visual_prompt_tflop(pool)
+        for prompt in ("text", "visual"):
+            stages[f"train_prompts ({prompt}, per GRIP run)"] = run_tflop(grip, prompt, "ul", classes, pool)
         for stage, tflop in stages.items():
             rows.append({"dataset": name, "stage": stage, "tflop": round(tflop, 1),
                          "minutes_h200": round(tflop / (H200_BF16_TFLOPS * mfu) / 60, 2)})
     return pd.DataFrame(rows)
 
 
-def grid_gpu_hours(plan_frame: pd.DataFrame, config_path: Path = ROOT / "config" / "config.yaml") -> dict[str, float]:
-    """GPU hours of config/config.yaml's whole grid on one H200: diffusion once per dataset, prompts per run.
+def trained_images(recipe, paradigm: str, classes: int, pool: int) -> list[float]:
+    """Images a run trains on in each of its rounds (pseudo-labelled plus labelled).
 
-    Every prompt run is costed as a GRIP run (10 rounds of 150 epochs), which overcounts (zero-shot
-    runs train nothing, FPL and CPL train fewer epochs), at the plan's utilisation, which small
-    prompt batches do not reach: the prompt figure is an estimate of the order, not a bound.
+    GRIP and CPL grow their per-class pools as K_t = (t+1)/rounds of the pool per class
+    (``air_core.pseudo_labels.grip_k``); FPL trains once on its top-K per class; a run without
+    pseudo-labels (zero-shot, CoOp/VPT) trains on the labelled images only: none in UL, 2 per class
+    in SSL, the seen classes' pool (62 % of the classes) in TRZSL.
     """
-    from air_core.recipes import grid_cells
+    labeled = {"ul": 0.0, "ssl": 2.0 * classes, "trzsl": 0.62 * pool}[paradigm]
+    unlabeled = pool - labeled
+    rounds = recipe.iterations
+    if recipe.pseudo_labels == "none":
+        return [labeled]
+    if recipe.pseudo_labels == "fpl":
+        return [labeled + min(unlabeled, recipe.top_k * classes)] * rounds
+    return [labeled + min(unlabeled, (t + 1) * unlabeled / rounds) for t in range(rounds)]
+
+
+def run_tflop(recipe, prompt: str, paradigm: str, classes: int, pool: int, tokens: int = 22) -> float:
+    """One prompt-training run's FLOPs from its resolved recipe (epochs, rounds, batch size, prompt length)."""
+    per_round = trained_images(recipe, paradigm, classes, pool)
+    if prompt == "text":  # cached image features; the text tower over every class prompt each step
+        per_step = 3 * 2 * TEXT_PARAMS * classes * tokens / 1e12
+        return sum(recipe.epochs * math.ceil(n / recipe.batch_size) for n in per_round if n) * per_step
+    per_image = 3 * VIT_B32_GFLOP * (50 + recipe.n_ctx) / 50 / 1000  # the image tower with prompt tokens
+    return sum(recipe.epochs * n for n in per_round) * per_image
+
+
+def grid_gpu_hours(mfu: float = 0.4, config_path: Path = ROOT / "config" / "config.yaml") -> dict[str, float]:
+    """GPU hours of config/config.yaml's whole grid on one H200, every run costed from its own resolved recipe.
+
+    Diffusion once per dataset; prompt training per (dataset, paradigm, prompt, method, seed). The
+    synthetic loss's extra images and the small batches' low utilisation are not counted: an
+    estimate of the order, not a bound.
+    """
+    from air_core.recipes import grid_cells, resolve_recipe
 
     config = yaml.safe_load(config_path.read_text())
     cells = grid_cells(config)
-    per_run = plan_frame["stage"].str.startswith("train_prompts")
-    diffusion_hours = plan_frame.loc[~per_run, "minutes_h200"].sum() / 60
-    prompt_minutes = sum(plan_frame.loc[plan_frame["stage"] == f"train_prompts ({prompt}, per run)",
-                                        "minutes_h200"].sum() for _, prompt, _ in cells)  # summed over datasets
-    runs = len(cells) * len(config["seeds"]) * len(DATASETS)
-    return {"diffusion_hours": round(float(diffusion_hours), 1), "prompt_runs": runs,
-            "prompt_hours": round(float(prompt_minutes * len(config["seeds"]) / 60), 1)}
+    to_hours = 1 / (H200_BF16_TFLOPS * mfu) / 3600
+    diffusion = prompts = 0.0
+    for classes, pool, _ in DATASETS.values():
+        stages = diffusion_tflop(classes, pool)
+        diffusion += sum(stages.values()) + stages["generate"]  # both SD variants generate
+        for paradigm, prompt, method in cells:
+            recipe = resolve_recipe(method, config["methods"][method], prompt, paradigm)
+            prompts += run_tflop(recipe, prompt, paradigm, classes, pool) * len(config["seeds"])
+    return {"diffusion_hours": round(diffusion * to_hours, 1), "prompt_runs": len(cells) * len(config["seeds"]) * len(DATASETS),
+            "prompt_hours": round(prompts * to_hours, 1)}

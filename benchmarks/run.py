@@ -115,7 +115,7 @@ def gpu_prediction(figures: Figures) -> None:
     section("3. GPU plan: paper grid, predicted minutes on one H200 at 40% of bf16 peak")
     plan = gpu_plan.plan()
     print(plan.to_markdown(index=False))
-    hours = gpu_plan.grid_gpu_hours(plan)
+    hours = gpu_plan.grid_gpu_hours()
     print(json.dumps(hours))
     figures.add("3", "predicted H200 hours, config.yaml grid: diffusion / prompt runs",
                 f"{hours['diffusion_hours']} / {hours['prompt_hours']} ({hours['prompt_runs']} runs)")

@@ -18,7 +18,7 @@ def tiny_config(results_dir: Path) -> dict:
     config["lora"].update(steps=3, top_k=4)
     config["generate"].update(images_per_class=3, shards=2, steps=3)
     config["methods"] = {
-        "zero_shot": {"pseudo_labels": "none", "paper_method": "CLIP"},
+        "zero_shot": {"base": "zero_shot", "paper_method": "CLIP"},
         "air_grip": {"pseudo_labels": "grip", "iterations": 2, "epochs": 2, "warmup_epochs": 1,
                      "fusion_lambda": 1.0, "synthetic_beta": 1.0},
     }

@@ -79,7 +79,7 @@ MISTAKES = [
     ("empty dataset list", _set("datasets", {}), "datasets", "should be non-empty"),
     ("dataset list as a YAML list", _set("datasets", []), "datasets", "is not of type 'object'"),
     ("unknown method base", _set("methods.air_grip.base", "coop"), "methods.air_grip.base",
-     "['none', 'fpl', 'grip', 'cpl']"),
+     "['zero_shot', 'none', 'fpl', 'grip', 'cpl']"),
     ("unknown pseudo-labelling strategy", _set("methods.air_grip.pseudo_labels", "cpl?"),
      "methods.air_grip.pseudo_labels", "['none', 'fpl', 'grip', 'cpl']"),
     ("negative fusion lambda", _set("methods.air_grip.fusion_lambda", -1), "methods.air_grip.fusion_lambda",

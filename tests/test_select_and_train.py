@@ -8,6 +8,7 @@ import torch
 
 from air_core.config import Recipe
 from air_core.prompts import TextPromptLearner
+from air_core.recipes import resolve_recipe
 from air_core.select import own_class_probs, select_prototypes
 from air_core.train import TrainingData, air_loss, lr_at, train_iterations
 
@@ -105,6 +106,22 @@ def test_training_on_real_and_synthetic_features_lowers_loss_and_beats_chance(ti
     final = result.pseudo_labels[-1]
     assert np.mean(final["labels"] == labels[final["positions"]]) > 0.9
     assert result.classifier.shape == zs.shape and set(result.prompt) == {"ctx"}
+
+
+@pytest.mark.parametrize("paradigm", ["ul", "ssl"])
+def test_zero_shot_base_trains_nothing_even_with_labelled_images(tiny_clip, paradigm):
+    """Table 1's CLIP row is zero-shot in every paradigm; CoOp/VPT (base none) trains on SSL's labels."""
+    feats, labels, zs, _ = _easy_problem(tiny_clip)
+    given = np.where(np.arange(len(labels)) % 4 == 0, labels, -1) if paradigm == "ssl" else np.full(len(labels), -1)
+    data = TrainingData(real_features=feats, given_labels=given, zero_shot_text=zs, logit_scale=20.0)
+    names = ["a", "b", "c"]
+    zero_shot = resolve_recipe("zero_shot", {"base": "zero_shot", "batch_size": 8, "n_ctx": 4})
+    result = train_iterations(data, zero_shot, tiny_clip.model, tiny_clip.tokenizer, names, seed=0)
+    assert result.history == [] and result.prompt == {}
+    np.testing.assert_array_equal(result.classifier, zs)
+    coop = resolve_recipe("coop", {"base": "none", "epochs": 2, "batch_size": 8, "n_ctx": 4})
+    trained = train_iterations(data, coop, tiny_clip.model, tiny_clip.tokenizer, names, seed=0)
+    assert (len(trained.history) > 0) == (paradigm == "ssl")
 
 
 def test_zero_shot_recipe_trains_nothing(tiny_clip):
