@@ -55,8 +55,13 @@ def methods_at(methods: Mapping[str, Mapping[str, Any]], paradigm: str, prompt: 
     A recipe runs on every cell unless it narrows them with its own ``paradigms`` / ``prompts``
     lists (the paper ran its ablations, tables 2 and 3, on UL with text prompts only).
     """
-    return [name for name, recipe in methods.items()
-            if paradigm in (recipe.get("paradigms") or [paradigm]) and prompt in (recipe.get("prompts") or [prompt])]
+    return [name for name, recipe in methods.items() if runs_on(recipe, paradigm, prompt)]
+
+
+def runs_on(recipe: Mapping[str, Any], paradigm: str | None = None, prompt: str | None = None) -> bool:
+    """Whether a recipe's own ``paradigms`` / ``prompts`` (absent = all) include these; None = any."""
+    return all(value is None or value in (recipe.get(key) or [value])
+               for key, value in (("paradigms", paradigm), ("prompts", prompt)))
 
 
 def grid_cells(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:

@@ -92,6 +92,12 @@ def training_data(manifest: pd.DataFrame, split: pd.DataFrame, features: pd.Data
     return data, pool
 
 
+def trains_anything(recipe: Recipe, given_labels: np.ndarray) -> bool:
+    """Whether a run trains a prompt at all: some epochs, and pseudo-labels, given labels or synthetic images."""
+    relabels = recipe.pseudo_labels != "none" and bool((given_labels < 0).any())
+    return recipe.epochs > 0 and (relabels or bool((given_labels >= 0).any()) or recipe.synthetic_beta > 0)
+
+
 def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, str], preprocess: Callable,
                   recipe: Recipe) -> None:
     """Cache the images a visual-prompt run passes through the image tower, once per run.
@@ -107,8 +113,7 @@ def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, 
                              "need the manifest and, for synthetic images, the synthetic shard tables")
         return [paths[i] for i in ids]
 
-    if recipe.epochs == 0 or (recipe.pseudo_labels == "none" and not (data.given_labels >= 0).any()
-                              and recipe.synthetic_beta == 0):
+    if not trains_anything(recipe, data.given_labels):
         return  # nothing trains (zero-shot): no image passes the tower
     data.real_images = cache_images(lookup(pool_ids), preprocess, "caching train-pool images")
     if recipe.synthetic_beta > 0 and data.synthetic_ids is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from air_core.artifacts import SCHEMAS, atomic_path, write_table
+from air_core.recipes import runs_on
 
 ABLATIONS = {  # paper table -> (base pseudo-labelling, columns that name a row)
     "table2": ("grip", ["L_r", "p_hat", "L_s"]),
@@ -51,7 +52,7 @@ def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: l
         recipes: method name -> config entry; its ``paper_method`` names the paper's row (``paper_name``).
     """
     rows = results[results["prompt"] == prompt].set_index(["method", "paradigm", "dataset"])
-    recipes = {m: r for m, r in recipes.items() if prompt in (r.get("prompts") or [prompt])}  # those run here
+    recipes = {m: r for m, r in recipes.items() if runs_on(r, prompt=prompt)}  # the recipes run with this prompt
     wide = {"method": list(recipes), "paper row": [paper_name(r, prompt) or "–" for r in recipes.values()]}
     for paradigm in paradigms:
         for dataset in datasets:

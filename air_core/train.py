@@ -24,7 +24,7 @@ from air_core.artifacts import atomic_path, write_table
 from air_core.config import Recipe
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.relabel import RoundLabels, most_confident, relabel
-from air_core.run_data import TrainingData, attach_images, training_data  # noqa: F401 (the run's data API)
+from air_core.run_data import TrainingData, attach_images, trains_anything, training_data  # noqa: F401 (the run's data API)
 from air_core.trainer import Inputs, TrainSet, air_loss, embed, lr_at, make_learner, train_round  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
     classes = data.label_classes()
     relabels = recipe.pseudo_labels != "none" and len(unlabeled) > 0
     rounds = recipe.iterations if relabels else 1
-    trains = recipe.epochs > 0 and (relabels or len(labeled) > 0 or recipe.synthetic_beta > 0)
+    trains = trains_anything(recipe, data.given_labels)
     real_inputs, synthetic = _inputs(data, recipe, prompt, device) if trains else (None, None)
     result = TrainingResult(classifier=data.zero_shot_text)
     generator = torch.Generator().manual_seed(seed)
