@@ -22,6 +22,7 @@ class ClipSpec:
     arch: str = "ViT-B-32"
     pretrained: str | None = "openai"  # open_clip tag, checkpoint path, or None = random init
     seed: int = 0  # initialisation seed when pretrained is None
+    quick_gelu: bool | None = None  # None = as the pretrained tag was trained (True for 'openai')
 
 
 @dataclass(frozen=True)

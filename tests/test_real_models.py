@@ -52,6 +52,36 @@ def test_clip_vit_b_32_openai_loads_by_name_from_the_hub_cache(hub_cache):
     assert clip.tokenizer(["a photo of a cat"])[0, :7].tolist() == [49406, 320, 1125, 539, 320, 2368, 49407]
 
 
+def test_openai_clip_is_built_with_quick_gelu_as_open_clips_quickgelu_twin(hub_cache):
+    """OpenAI's weights need QuickGELU: the project's ViT-B-32/openai equals open_clip's ViT-B-32-quickgelu
+    on the same file (and differs from the GELU build, so the comparison can fail)."""
+    import warnings
+
+    import open_clip
+    from huggingface_hub import try_to_load_from_cache
+
+    from tests.fake_hub import CLIP_HUB_ID
+
+    add_clip_vit_b_32(hub_cache)
+    weights = try_to_load_from_cache(CLIP_HUB_ID, "open_clip_model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # open_clip's "QuickGELU mismatch" warning fails the test
+        ours = load_clip(CLIP).model
+    twin = open_clip.create_model("ViT-B-32-quickgelu", pretrained=weights).eval()
+    gelu = open_clip.create_model("ViT-B-32", pretrained=weights).eval()
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 224, 224)
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a photo of a rose", "a photo of a highway"])
+    with torch.no_grad():
+        for encode in ("encode_image", "encode_text"):
+            x = tokens if encode == "encode_text" else images
+            expected = getattr(twin, encode)(x)
+            torch.testing.assert_close(getattr(ours, encode)(x), expected)
+            assert (getattr(gelu, encode)(x) - expected).abs().max() > 1e-4  # the activation matters
+    forced = load_clip(ClipSpec(arch="ViT-B-32", pretrained="openai", quick_gelu=False)).model  # the key wins
+    assert type(forced.visual.transformer.resblocks[0].mlp.gelu).__name__ == "GELU"
+
+
 def test_stable_diffusion_v1_4_loads_by_id_from_the_hub_cache(hub_cache):
     add_stable_diffusion(hub_cache)
     assert diffusion_problem(SD) is None
@@ -84,6 +114,8 @@ def test_workflow_runs_on_the_paper_architectures_and_its_lora_loads_in_plain_di
     proc = snakemake(tmp_path, config, "--show-failed-logs")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     data = tmp_path / "results" / "shapes"
+    logs = list((tmp_path / "results" / "logs").rglob("*.log"))
+    assert logs and not [p for p in logs if "QuickGELU" in p.read_text()]  # no activation mismatch warning
     assert read_table("metrics", next(data.rglob("metrics.parquet"))).num_rows == 1
 
     # The workflow's LoRA file in a plain diffusers pipeline gives the workflow's own image.

@@ -56,6 +56,21 @@ def _arch_name(arch: str) -> str:
     return arch
 
 
+def uses_quick_gelu(spec: ClipSpec, name: str) -> bool:
+    """Whether the model is built with QuickGELU: ``spec.quick_gelu``, else what the weights were trained with.
+
+    OpenAI's CLIP weights were trained with QuickGELU (x * sigmoid(1.702 x)); open_clip's ``ViT-B-32`` config
+    uses GELU and only its ``-quickgelu`` twins or ``force_quick_gelu`` build the activation the 'openai'
+    weights need. open_clip's pretrained config of each tag records it (``quick_gelu: True`` for 'openai'), so
+    a tag gets its own activation; a checkpoint path or random weights get the architecture's.
+    """
+    if spec.quick_gelu is not None:
+        return spec.quick_gelu
+    if spec.pretrained is None or Path(spec.pretrained).is_file():
+        return False
+    return bool(open_clip.get_pretrained_cfg(name, spec.pretrained).get("quick_gelu", False))
+
+
 def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
     """Build the CLIP of ``spec`` in eval mode, with its eval transform and tokenizer."""
     name = _arch_name(spec.arch)
@@ -67,8 +82,10 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
             f"{name}; known tags: {open_clip.list_pretrained_tags_by_model(name)}")
     elif hub_offline() and (problem := clip_problem(spec)):
         raise ModelNotFoundError(problem)
-    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=spec.pretrained, device=device)
+    quick_gelu = uses_quick_gelu(spec, name)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=spec.pretrained, device=device, force_quick_gelu=quick_gelu)
     model.eval().requires_grad_(False)
-    log.info("CLIP %s (%s): %.1fM parameters on %s", name, spec.pretrained or "random init",
-             sum(p.numel() for p in model.parameters()) / 1e6, device)
+    log.info("CLIP %s (%s%s): %.1fM parameters on %s", name, spec.pretrained or "random init",
+             ", QuickGELU" if quick_gelu else "", sum(p.numel() for p in model.parameters()) / 1e6, device)
     return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name))
