@@ -14,7 +14,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from air_core.data.imagefolder import SPLITS, DatasetError, read_class_names
+from air_core.data.errors import DatasetError
+from air_core.data.imagefolder import SPLITS
+from air_core.data.names import check_distinct_names, read_class_names
 
 COLUMNS = ["image_id", "path", "label", "class_name", "split"]
 
@@ -48,15 +50,19 @@ def _names(table: pd.DataFrame, labels: np.ndarray, path: Path, class_names: str
     if "class_name" not in table.columns:
         raise DatasetError(f"{path} has no 'class_name' column and no 'class_names' file is set; add one of them")
     pairs = pd.DataFrame({"label": labels, "name": table["class_name"].astype(str)}).drop_duplicates()
-    clash = pairs[pairs["label"].duplicated(keep=False) | pairs["name"].duplicated(keep=False)]
+    clash = pairs[pairs["label"].duplicated(keep=False)]  # one name for two labels: check_distinct_names below
     if len(clash):
-        raise DatasetError(f"{path}: labels and class names do not match one to one, e.g. "
-                           f"{clash.head(2).to_dict('records')}; fix the 'label' or 'class_name' column")
+        raise DatasetError(f"{path}: labels and class names do not match one to one, e.g. rows "
+                           f"{[i + 1 for i in clash.index[:2]]}: {clash.head(2).to_dict('records')}; "
+                           "fix the 'label' or 'class_name' column")
     if len(labels) and labels.min() >= 0 and len(pairs) != labels.max() + 1:
         missing = sorted(set(range(labels.max() + 1)) - set(pairs["label"]))
         raise DatasetError(f"{path}: labels {missing[:5]} have no images, so they have no class name; "
                            "set a 'class_names' file or make the labels 0..C-1 without gaps")
-    return pairs.sort_values("label")["name"].tolist()
+    pairs = pairs.sort_values("label")
+    check_distinct_names(pairs["name"].tolist(), [f"{path} row {i + 1}" for i in pairs.index],
+                         f"fix the 'class_name' column of {path} or set a 'class_names' file")
+    return pairs["name"].tolist()
 
 
 def _splits(table: pd.DataFrame, labels: np.ndarray, paths: list[str], path: Path,
