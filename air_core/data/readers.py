@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from air_core.data import benchmarks
 from air_core.data.imagefolder import DatasetError, read_image_folder
+from air_core.data.images import decode
 from air_core.data.manifest_file import read_manifest_file
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def image_problem(path: str | Path) -> str | None:
             image.verify()  # structure and checksums, without decoding
         with Image.open(path) as image:
             image.draft("RGB", (64, 64))  # JPEG decodes at reduced scale: cheap, but finds truncated data
-            image.load()
+            decode(image)  # the workflow's own decoding (EXIF orientation, bit depth) must work too
     except Exception as err:  # noqa: BLE001 - PIL raises many exception types for broken files
         return f"unreadable: {type(err).__name__}: {err}".strip()
     return None
