@@ -128,8 +128,21 @@ def read_manifest_file(path: str | Path, class_names: str | Path | None = None, 
     files = [str((base / p).resolve()) if not Path(p).is_absolute() else str(Path(p).resolve()) for p in raw]
     manifest = pd.DataFrame({"image_id": [_image_id(s, r, base) for s, r in zip(split, raw)], "path": files,
                              "label": labels, "class_name": [names[i] for i in labels], "split": split})
-    duplicated = manifest["image_id"].duplicated()
-    if duplicated.any():
-        raise DatasetError(f"{path}: image {manifest.loc[duplicated, 'image_id'].iloc[0]!r} is listed twice; "
-                           "remove the duplicate row")
+    _refuse_repeated_images(manifest, raw, path)
     return manifest[COLUMNS], names
+
+
+def _refuse_repeated_images(manifest: pd.DataFrame, raw: list[str], path: Path) -> None:
+    """DatasetError when one image file (after resolving '..' and symlinks) or one image id has two rows:
+    an image in train and test would be evaluated on after training on it."""
+    for column in ("path", "image_id"):
+        repeated = np.flatnonzero(manifest[column].duplicated().to_numpy())
+        if len(repeated):
+            j = int(repeated[0])
+            i = int(np.flatnonzero((manifest[column] == manifest[column].iloc[j]).to_numpy())[0])
+            splits = manifest["split"].iloc[[i, j]].tolist()
+            what = "twice in the same split" if splits[0] == splits[1] else "in two splits"
+            raise DatasetError(f"{path}: image {manifest['path'].iloc[j]} is listed twice, {what}: row {i + 1} "
+                               f"({raw[i]!r}, {splits[0]}) and row {j + 1} ({raw[j]!r}, {splits[1]}); an image "
+                               "belongs to one split only (a test image seen in training inflates accuracy), "
+                               "so remove one of the rows")
