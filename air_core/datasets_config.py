@@ -39,6 +39,7 @@ class DataSource:
     test_fraction: float = 0.3
     split_seed: int = 0
     on_unreadable: str = "skip"
+    allow_outside_root: bool = False
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> "DataSource":

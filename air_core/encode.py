@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tqdm import tqdm
 
+from air_core.data.images import open_rgb
 from air_core.models.clip import ClipBundle
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def encode_images(clip: ClipBundle, paths: Sequence[str], batch_size: int = 64,
     out = []
     start = time.perf_counter()
     for i in tqdm(range(0, len(paths), batch_size), desc=desc, mininterval=5):
-        batch = torch.stack([clip.preprocess(Image.open(p).convert("RGB")) for p in paths[i:i + batch_size]])
+        batch = torch.stack([clip.preprocess(open_rgb(p)) for p in paths[i:i + batch_size]])
         out.append(F.normalize(clip.model.encode_image(batch.to(device)).float(), dim=-1).cpu().numpy())
     seconds = time.perf_counter() - start
     log.info("encoded %d images in %.1f s (%.1f images/s)", len(paths), seconds, len(paths) / max(seconds, 1e-9))

@@ -22,11 +22,11 @@ from diffusers.training_utils import _collate_lora_metadata, cast_training_param
 from diffusers.utils import convert_state_dict_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
-from PIL import Image
 from torchvision import transforms
 from tqdm import tqdm
 
 from air_core.config import LoraTrainConfig
+from air_core.data.images import open_rgb
 from air_core.models.diffusion import training_scheduler
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def train_lora(pipe: StableDiffusionPipeline, image_paths: Sequence[str], captio
     history, start = [], time.perf_counter()
     for step in tqdm(range(cfg.steps), desc="LoRA steps", mininterval=5):
         idx = torch.randint(len(image_paths), (cfg.batch_size,), generator=generator).tolist()
-        pixels = torch.stack([transform(Image.open(image_paths[i]).convert("RGB")) for i in idx])
+        pixels = torch.stack([transform(open_rgb(image_paths[i])) for i in idx])
         with torch.no_grad(), autocast:
             latents = pipe.vae.encode(pixels.to(device, pipe.vae.dtype)).latent_dist.sample(generator=None)
             latents = latents * pipe.vae.config.scaling_factor

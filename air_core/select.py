@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from air_core.artifacts import atomic_path
+from air_core.data.images import open_rgb
 
 
 def own_class_probs(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -44,7 +45,6 @@ def image_grid(paths: Sequence[str], titles: Sequence[str], out_path: str | Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from PIL import Image
 
     columns = max(1, min(columns, len(paths)))
     rows = int(np.ceil(len(paths) / columns))
@@ -52,7 +52,7 @@ def image_grid(paths: Sequence[str], titles: Sequence[str], out_path: str | Path
     for ax in axes.flat:
         ax.axis("off")
     for ax, path, title in zip(axes.flat, paths, titles):
-        ax.imshow(Image.open(path).convert("RGB"))
+        ax.imshow(open_rgb(path))
         ax.set_title(title, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)

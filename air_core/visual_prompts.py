@@ -17,9 +17,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from tqdm import tqdm
+
+from air_core.data.images import open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def cache_images(paths: Sequence[str], preprocess: Callable, desc: str = "cachin
     head, mean, std = _split_preprocess(preprocess)
 
     def load(path: str) -> torch.Tensor:
-        array = np.asarray(head(Image.open(path).convert("RGB")), dtype=np.uint8)  # (H, W, 3)
+        array = np.asarray(head(open_rgb(path)), dtype=np.uint8)  # (H, W, 3)
         return torch.from_numpy(array.copy()).permute(2, 0, 1)  # (3, H, W)
 
     start = time.perf_counter()

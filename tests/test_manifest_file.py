@@ -118,3 +118,82 @@ def test_manifest_script_writes_the_skipped_images_table(tmp_path, monkeypatch, 
     assert stop.value.code == 1
     assert re.search(r"1 of 6 images cannot be read, e\.g\. .*dog/1\.png", caplog.text)
     assert not (tmp_path / "error" / "manifest.parquet").exists()
+
+
+# ---------------------------------------------------------------- one image, one split; nothing outside the folder
+
+
+@pytest.mark.parametrize("paths, splits, what", [
+    (["img/0.png", "img/1.png", "img/0.png"], ["train", "test", "test"], "in two splits"),  # evaluated on its training
+    (["img/0.png", "img/1.png", "./img/0.png"], ["train", "test", "train"], "twice in the same split"),
+    (["img/0.png", "img/1.png", "img/../img/0.png"], ["train", "test", "val"], "in two splits"),
+])
+def test_an_image_listed_twice_is_an_error_naming_it_and_its_rows(tmp_path, paths, splits, what):
+    _images(tmp_path, 2)
+    pd.DataFrame({"path": paths, "label": [0, 1, 0], "split": splits, "class_name": ["cat", "dog", "cat"]}).to_csv(
+        tmp_path / "m.csv", index=False)
+    with pytest.raises(DatasetError) as err:
+        read_dataset("manifest_file", tmp_path / "m.csv")
+    message = str(err.value)
+    assert f"image {(tmp_path / 'img' / '0.png').resolve()} is listed twice, {what}" in message
+    assert f"row 1 ('img/0.png', train) and row 3 ({paths[2]!r}, {splits[2]})" in message
+
+
+def _outside_image(tmp_path: Path) -> Path:
+    """An image next to the dataset's folder, not in it."""
+    _put(tmp_path / "elsewhere" / "secret.png")
+    return tmp_path / "elsewhere" / "secret.png"
+
+
+def _manifest_with(tmp_path: Path, third: str) -> Path:
+    folder = tmp_path / "ds"
+    _images(folder, 2)
+    pd.DataFrame({"path": ["img/0.png", "img/1.png", third], "label": [0, 1, 1], "split": ["train", "test", "train"],
+                  "class_name": ["cat", "dog", "dog"]}).to_csv(folder / "m.csv", index=False)
+    return folder / "m.csv"
+
+
+@pytest.mark.parametrize("how", ["dot-dot", "absolute", "symlink"])
+def test_a_row_outside_the_manifest_folder_is_an_error_unless_allowed(tmp_path, how):
+    outside = _outside_image(tmp_path)
+    if how == "symlink":
+        (tmp_path / "ds" / "img").mkdir(parents=True)
+        (tmp_path / "ds" / "img" / "link.png").symlink_to(outside)
+    third = {"dot-dot": "../elsewhere/secret.png", "absolute": str(outside), "symlink": "img/link.png"}[how]
+    path = _manifest_with(tmp_path, third)
+    with pytest.raises(DatasetError) as err:
+        read_dataset("manifest_file", path, dataset="mine")
+    message = str(err.value)
+    assert f"mine: 1 of 3 images lie outside {(tmp_path / 'ds').resolve()} (the manifest file's folder)" in message
+    assert f"{path} row 3" in message and str(outside.resolve()) in message
+    assert "datasets.mine.allow_outside_root: true" in message
+
+    manifest, _ = read_dataset("manifest_file", path, allow_outside_root=True, dataset="mine")
+    assert manifest["path"].iloc[2] == str(outside.resolve())
+
+
+def test_etc_passwd_is_refused_before_anything_opens_it(tmp_path):
+    path = _manifest_with(tmp_path, "../" * 40 + "etc/passwd")
+    with pytest.raises(DatasetError, match=r"row 3 'train/(\.\./)+etc/passwd' -> /etc/passwd"):
+        read_dataset("manifest_file", path)
+
+
+def test_allow_outside_root_reaches_the_reader_from_the_dataset_config(tmp_path, monkeypatch, caplog):
+    outside = _outside_image(tmp_path)
+    path = _manifest_with(tmp_path, str(outside))
+
+    def run(allow: bool | None) -> Path:
+        settings = {"name": "mine", "layout": "manifest_file", "root": str(path), "allow_outside_root": allow}
+        out = tmp_path / f"out_{allow}"
+        monkeypatch.setattr(sys, "argv", [
+            "manifest.py", "--dataset", json.dumps(settings), "--manifest", str(out / "manifest.parquet"),
+            "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet")])
+        runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
+        return out
+
+    for refused in (None, False):  # unset: the schema's default, false
+        with pytest.raises(SystemExit) as stop:
+            run(refused)
+        assert stop.value.code == 1 and "datasets.mine.allow_outside_root: true" in caplog.text
+    out = run(True)
+    assert str(outside.resolve()) in read_table("manifest", out / "manifest.parquet").column("path").to_pylist()

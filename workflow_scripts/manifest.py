@@ -25,7 +25,8 @@ def main() -> None:
     ds = DataSource.from_settings(json.loads(args.dataset))
     root = args.source if ds.layout == "shapes" else ds.root
     manifest, names = read_dataset(ds.layout, root, ds.class_names, test_fraction=ds.test_fraction,
-                                   split_seed=ds.split_seed)
+                                   split_seed=ds.split_seed, allow_outside_root=ds.allow_outside_root,
+                                   dataset=ds.name)
     manifest, skipped = drop_unreadable(manifest, names, ds.on_unreadable, ds.name, args.threads or None)
     write_table("classes", class_table(names), args.classes)
     write_table("manifest", {c: manifest[c].tolist() for c in manifest.columns}, args.manifest)

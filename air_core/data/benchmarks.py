@@ -22,7 +22,9 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from air_core.data.imagefolder import IMAGE_SUFFIXES, SPLITS, DatasetError, read_class_names
+from air_core.data.errors import DatasetError
+from air_core.data.imagefolder import IMAGE_SUFFIXES, SPLITS
+from air_core.data.names import check_distinct_names, read_class_names
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +169,11 @@ def _resisc_names(data: dict[str, dict], files: dict[str, Path], class_names: st
     """The class-name file's names, or the categories ('_' read as ' ') sorted; the two must agree."""
     names = read_class_names(class_names) if class_names else []
     for split, content in data.items():
-        categories = sorted(str(c["name"]).replace("_", " ") for c in content.get("categories", []))
+        raw = sorted((str(c["name"]).replace("_", " "), str(c["name"])) for c in content.get("categories", []))
+        categories = [name for name, _ in raw]
         if not names:
+            check_distinct_names(categories, [f"{files[split]} category {c!r}" for _, c in raw],
+                                 "rename one of the two categories or set 'class_names'")
             names = categories
         elif categories and sorted(names) != categories:
             raise DatasetError(f"the categories of {files[split]} are not the classes of {class_names}; "

@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from air_core.data.names import slugify
+from air_core.data.errors import DatasetError
+from air_core.data.names import check_distinct_names, read_class_names, slugify
+
+__all__ = ["DatasetError", "IMAGE_SUFFIXES", "SPLITS", "class_table", "read_class_names", "read_image_folder"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "val", "test")
-
-
-class DatasetError(ValueError):
-    """A dataset on disk does not have the layout its config says."""
 
 
 def _class_folders(folder: Path) -> list[Path]:
@@ -28,16 +27,6 @@ def _class_folders(folder: Path) -> list[Path]:
 
 def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
-
-def read_class_names(path: str | Path, expected: int | None = None) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"class-name file {path} does not exist; fix 'class_names' in the dataset's config")
-    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if expected is not None and len(names) != expected:
-        raise DatasetError(f"class-name file {path} has {len(names)} names but the dataset has {expected} classes")
-    return names
 
 
 def read_image_folder(root: str | Path, class_names: str | Path | None = None,
@@ -59,7 +48,12 @@ def read_image_folder(root: str | Path, class_names: str | Path | None = None,
         folders = [p.name for p in _class_folders(root)]
     if not folders:
         raise DatasetError(f"no class folders under {root}; expected root/<class>/<image> or root/<split>/<class>/<image>")
-    names = read_class_names(class_names, len(folders)) if class_names else [f.replace("_", " ") for f in folders]
+    if class_names:
+        names = read_class_names(class_names, len(folders))
+    else:
+        names = [f.replace("_", " ") for f in folders]
+        check_distinct_names(names, [f"folder {f!r} of {root}" for f in folders],
+                             "rename one of the two folders, or set 'class_names' (a file of one name a line)")
 
     rows = []
     for label, folder in enumerate(folders):

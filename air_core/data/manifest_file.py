@@ -14,7 +14,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from air_core.data.imagefolder import SPLITS, DatasetError, read_class_names
+from air_core.data.errors import DatasetError
+from air_core.data.imagefolder import SPLITS
+from air_core.data.names import check_distinct_names, read_class_names
 
 COLUMNS = ["image_id", "path", "label", "class_name", "split"]
 
@@ -48,15 +50,19 @@ def _names(table: pd.DataFrame, labels: np.ndarray, path: Path, class_names: str
     if "class_name" not in table.columns:
         raise DatasetError(f"{path} has no 'class_name' column and no 'class_names' file is set; add one of them")
     pairs = pd.DataFrame({"label": labels, "name": table["class_name"].astype(str)}).drop_duplicates()
-    clash = pairs[pairs["label"].duplicated(keep=False) | pairs["name"].duplicated(keep=False)]
+    clash = pairs[pairs["label"].duplicated(keep=False)]  # one name for two labels: check_distinct_names below
     if len(clash):
-        raise DatasetError(f"{path}: labels and class names do not match one to one, e.g. "
-                           f"{clash.head(2).to_dict('records')}; fix the 'label' or 'class_name' column")
+        raise DatasetError(f"{path}: labels and class names do not match one to one, e.g. rows "
+                           f"{[i + 1 for i in clash.index[:2]]}: {clash.head(2).to_dict('records')}; "
+                           "fix the 'label' or 'class_name' column")
     if len(labels) and labels.min() >= 0 and len(pairs) != labels.max() + 1:
         missing = sorted(set(range(labels.max() + 1)) - set(pairs["label"]))
         raise DatasetError(f"{path}: labels {missing[:5]} have no images, so they have no class name; "
                            "set a 'class_names' file or make the labels 0..C-1 without gaps")
-    return pairs.sort_values("label")["name"].tolist()
+    pairs = pairs.sort_values("label")
+    check_distinct_names(pairs["name"].tolist(), [f"{path} row {i + 1}" for i in pairs.index],
+                         f"fix the 'class_name' column of {path} or set a 'class_names' file")
+    return pairs["name"].tolist()
 
 
 def _splits(table: pd.DataFrame, labels: np.ndarray, paths: list[str], path: Path,
@@ -122,8 +128,21 @@ def read_manifest_file(path: str | Path, class_names: str | Path | None = None, 
     files = [str((base / p).resolve()) if not Path(p).is_absolute() else str(Path(p).resolve()) for p in raw]
     manifest = pd.DataFrame({"image_id": [_image_id(s, r, base) for s, r in zip(split, raw)], "path": files,
                              "label": labels, "class_name": [names[i] for i in labels], "split": split})
-    duplicated = manifest["image_id"].duplicated()
-    if duplicated.any():
-        raise DatasetError(f"{path}: image {manifest.loc[duplicated, 'image_id'].iloc[0]!r} is listed twice; "
-                           "remove the duplicate row")
+    _refuse_repeated_images(manifest, raw, path)
     return manifest[COLUMNS], names
+
+
+def _refuse_repeated_images(manifest: pd.DataFrame, raw: list[str], path: Path) -> None:
+    """DatasetError when one image file (after resolving '..' and symlinks) or one image id has two rows:
+    an image in train and test would be evaluated on after training on it."""
+    for column in ("path", "image_id"):
+        repeated = np.flatnonzero(manifest[column].duplicated().to_numpy())
+        if len(repeated):
+            j = int(repeated[0])
+            i = int(np.flatnonzero((manifest[column] == manifest[column].iloc[j]).to_numpy())[0])
+            splits = manifest["split"].iloc[[i, j]].tolist()
+            what = "twice in the same split" if splits[0] == splits[1] else "in two splits"
+            raise DatasetError(f"{path}: image {manifest['path'].iloc[j]} is listed twice, {what}: row {i + 1} "
+                               f"({raw[i]!r}, {splits[0]}) and row {j + 1} ({raw[j]!r}, {splits[1]}); an image "
+                               "belongs to one split only (a test image seen in training inflates accuracy), "
+                               "so remove one of the rows")

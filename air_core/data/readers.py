@@ -14,12 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
 from air_core.data import benchmarks
-from air_core.data.imagefolder import DatasetError, read_image_folder
+from air_core.data.errors import DatasetError
+from air_core.data.imagefolder import read_image_folder
+from air_core.data.images import decode
 from air_core.data.manifest_file import read_manifest_file
 
 log = logging.getLogger(__name__)
@@ -36,29 +39,58 @@ ON_UNREADABLE = ("skip", "error")
 SKIPPED_COLUMNS = ["path", "split", "reason"]
 
 
-def read_dataset(layout: str, root: str | Path, class_names_file: str | Path | None = None, *,
-                 test_fraction: float = 0.3, split_seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+def read_dataset(layout: str, root: str | Path, class_names: str | Path | None = None, *,
+                 test_fraction: float = 0.3, split_seed: int = 0, allow_outside_root: bool = False,
+                 dataset: str = "<name>") -> tuple[pd.DataFrame, list[str]]:
     """Read a dataset in any supported layout.
 
     Args:
         layout: one of ``LAYOUTS``; ``shapes`` is the image-folder layout drawn by the workflow, whose
             class-name file is ``root/class_names.txt``.
         root: the dataset folder (the manifest file for ``manifest_file``).
-        class_names_file: one class name a line, in label order.
+        class_names: one class name a line, in label order.
         test_fraction, split_seed: the seeded per-class test split of layouts without split information.
+        allow_outside_root: accept images that resolve outside the dataset folder (the manifest file's
+            folder for ``manifest_file``) through '..', an absolute path or a symlink.
+        dataset: the dataset's name in the config, for the messages.
 
     Returns:
         The manifest (image_id, path, label, class_name, split) and the class names in label order.
     """
     if layout in ("imagefolder", "shapes"):
         if layout == "shapes":
-            class_names_file = Path(root) / "class_names.txt"
-        return read_image_folder(root, class_names_file, test_fraction, split_seed)
-    if layout in BENCHMARK_READERS:
-        return BENCHMARK_READERS[layout](root, class_names_file)
-    if layout == "manifest_file":
-        return read_manifest_file(root, class_names_file, test_fraction, split_seed)
-    raise DatasetError(f"dataset layout '{layout}' is unknown; use one of {list(LAYOUTS)}")
+            class_names = Path(root) / "class_names.txt"
+        manifest, names = read_image_folder(root, class_names, test_fraction, split_seed)
+    elif layout in BENCHMARK_READERS:
+        manifest, names = BENCHMARK_READERS[layout](root, class_names)
+    elif layout == "manifest_file":
+        manifest, names = read_manifest_file(root, class_names, test_fraction, split_seed)
+    else:
+        raise DatasetError(f"dataset layout '{layout}' is unknown; use one of {list(LAYOUTS)}")
+    if not allow_outside_root:
+        refuse_outside_root(manifest, Path(root), layout, dataset)
+    return manifest, names
+
+
+def refuse_outside_root(manifest: pd.DataFrame, root: Path, layout: str, dataset: str) -> None:
+    """DatasetError when an image's resolved path leaves the dataset folder (the manifest file's folder).
+
+    A listed '../../etc/passwd' or a symlink to another tree would otherwise be read without notice.
+    The manifest's paths are resolved already (symlinks followed), so a string prefix test suffices.
+    """
+    is_file = layout == "manifest_file"
+    base = str((root.parent if is_file else root).resolve())
+    inside = manifest["path"].map(lambda p: p == base or p.startswith(base.rstrip(os.sep) + os.sep))
+    outside = np.flatnonzero(~inside.to_numpy(dtype=bool))
+    if not len(outside):
+        return
+    i = int(outside[0])
+    where, folder = (f"{root} row {i + 1}", "the manifest file's folder") if is_file else ("image", "the dataset root")
+    raise DatasetError(
+        f"{dataset}: {len(outside)} of {len(manifest)} images lie outside {base} ({folder}), e.g. {where} "
+        f"{manifest['image_id'].iloc[i]!r} -> {manifest['path'].iloc[i]} (through '..', an absolute path or a "
+        f"symlink). Move the images under {base}, or set datasets.{dataset}.allow_outside_root: true if they "
+        "belong to the dataset")
 
 
 def image_problem(path: str | Path) -> str | None:
@@ -70,7 +102,7 @@ def image_problem(path: str | Path) -> str | None:
             image.verify()  # structure and checksums, without decoding
         with Image.open(path) as image:
             image.draft("RGB", (64, 64))  # JPEG decodes at reduced scale: cheap, but finds truncated data
-            image.load()
+            decode(image)  # the workflow's own decoding (EXIF orientation, bit depth) must work too
     except Exception as err:  # noqa: BLE001 - PIL raises many exception types for broken files
         return f"unreadable: {type(err).__name__}: {err}".strip()
     return None

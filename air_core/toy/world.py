@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from air_core.data.images import open_rgb
+
 SHAPES = ("circle", "triangle", "square", "star", "cross", "ring")
 COLOURS = {
     "red": (215, 35, 35), "orange": (245, 135, 20), "yellow": (240, 220, 40), "green": (35, 165, 55),
@@ -208,8 +210,7 @@ def load_image_folder(root: str | Path, split: str = "train") -> tuple[np.ndarra
     images, labels = [], []
     for label, name in enumerate(tqdm(names, desc=f"reading {root.name}/{split}", mininterval=5)):
         for path in sorted((root / split / _slug(name)).glob("*.png")):
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB")))
+            images.append(np.asarray(open_rgb(path)))
             labels.append(label)
     if not images:
         raise FileNotFoundError(f"no images under {root / split}; draw the world first (rule toy_world)")
