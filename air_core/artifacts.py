@@ -112,6 +112,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "pseudo_label": ("int32", "argmax-based label from the fused scores p + lambda * p_hat"),
         "score": ("float32", "fused score of the pseudo-label class"),
         "correct": ("bool", "pseudo-label equals the held-back true label"),
+        "held_out": ("bool", "held out of training as the validation split (recipe key validation_holdout)"),
     },
     "history": {
         "iteration": ("int32", "relabelling round"),

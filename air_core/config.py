@@ -102,8 +102,13 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 0.1
     warmup_epochs: int = 5
-    warmup_lr: float = 1e-4
+    warmup: str = "linear"  # linear: lr * e / warmup_epochs (the reference's); constant: warmup_lr (the paper's text)
+    warmup_lr: float = 1e-4  # the constant warm-up's lr
     grad_clip: float | None = None  # max gradient norm; None = no clipping (CPL clips at 0.8)
+    validation_holdout: float = 0.2  # fraction of labels held out of training (FPL/GRIP's validation split)
+    validation_seed: int = 0  # seed of that hold-out (the reference's validation_seed)
+    ssl_labeled_weight: str = "labeled_over_pseudo"  # SSL weight of the labelled loss, FPL/GRIP (real_set.py)
+    cpl_lambda: float = 1.0  # CPL's LAMBDA: weight of the pseudo-labelled loss beside the labelled one
     top_k: int = 16  # FPL's K per class (GRIP and CPL use the K_t schedule)
     cpl_alpha: float = 75.0  # CPL intra-instance quantile, in %
     cpl_beta: float | str = 0.95  # CPL inter-instance quantile, or 'auto*g' = 1 - g/C

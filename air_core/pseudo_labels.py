@@ -80,8 +80,12 @@ def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = Non
 
 
 def grip_k(iteration: int, n_unlabeled: int, n_classes: int, n_iterations: int = 10) -> int:
-    """GRIP's growing K: K_t = int((t+1) * (|U|/10) / C), capped at floor(|U|/C); t is 0-based."""
-    k = int((iteration + 1) * (n_unlabeled / n_iterations) / n_classes)
+    """GRIP's growing K: K_t = int((t+1) * int(|U|/10) / C), capped at floor(|U|/C); t is 0-based.
+
+    As menghini-neurips23-code semi_supervised_learning/training_strategies.py:473-484 and :553-560 compute
+    it: ``num_samples = int(len(unlabeled) / num_iter)`` first, then ``int((niter + 1) * num_samples / C)``.
+    """
+    k = int((iteration + 1) * int(n_unlabeled / n_iterations) / n_classes)
     return min(k, n_unlabeled // n_classes)
 
 

@@ -14,19 +14,30 @@ from typing import Any, Mapping
 from air_core.config import Recipe, from_dict
 from air_core.workflow_checks import ConfigError
 
-# FPL/GRIP (and CoOp/VPT) settings: SGD momentum 0.9, lr 0.1, wd 0.1, batch 16, 150 epochs,
-# cosine with 5 warm-up epochs at 1e-4, no gradient clipping.
+# FPL/GRIP (and CoOp/VPT) settings, menghini-neurips23-code methods_config/textual_fpl_config.yml:23-40: SGD
+# momentum 0.9, lr 0.1, wd 0.1, batch 16, 150 epochs, 5 warm-up epochs ramped linearly from 0 then cosine
+# (utils/schedulers.py:55-64), no gradient clipping; 20 % of the labels held out for validation, seed 0.
 _SGD_FPL_GRIP = {"epochs": 150, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.1,
-                 "warmup_epochs": 5, "warmup_lr": 1e-4, "grad_clip": None}
+                 "warmup_epochs": 5, "warmup": "linear", "warmup_lr": 1e-4, "grad_clip": None,
+                 "validation_holdout": 0.2, "validation_seed": 0}
 
 BASE_DEFAULTS: dict[str, dict[str, Any]] = {
     # zero-shot CLIP in every paradigm: no epochs, so even SSL/TRZSL's labelled images train nothing
-    "zero_shot": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "epochs": 0},
-    "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP},  # CoOp/VPT: the labelled images only
-    "fpl": {"pseudo_labels": "fpl", "iterations": 1, "top_k": 16, **_SGD_FPL_GRIP},
-    "grip": {"pseudo_labels": "grip", "iterations": 10, **_SGD_FPL_GRIP},
+    "zero_shot": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "epochs": 0,
+                  "ssl_labeled_weight": "pseudo_over_labeled"},
+    # CoOp/VPT: the labelled images only (in TRZSL a softmax over the seen classes, real_set.py)
+    "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "ssl_labeled_weight": "pseudo_over_labeled"},
+    # one-shot FPL weighs SSL's labelled loss by P/L (semi_supervised_learning/textual_fpl.py:115)
+    "fpl": {"pseudo_labels": "fpl", "iterations": 1, "top_k": 16, **_SGD_FPL_GRIP,
+            "ssl_labeled_weight": "pseudo_over_labeled"},
+    # GRIP's rounds weigh it by L/P (semi_supervised_learning/training_strategies.py:637, update_training_set)
+    "grip": {"pseudo_labels": "grip", "iterations": 10, **_SGD_FPL_GRIP, "ssl_labeled_weight": "labeled_over_pseudo"},
+    # CPL-ICML2024 scripts/run-textPT_ALL.sh:34-36 and README (lr 0.02), prompt.py:126 (clip 0.8), config
+    # WARMUP_EPOCHS 2 and LAMBDA 1.0 (methods_config/textual_fpl_config_PLL.yml:32,86); no validation split
+    # (ratio_train_val 1.0, :24). Its scheduler file is not public; the warm-up is taken to be menghini's ramp.
     "cpl": {"pseudo_labels": "cpl", "iterations": 10, "epochs": 50, "batch_size": 64, "lr": 0.02,
-            "momentum": 0.9, "weight_decay": 0.05, "warmup_epochs": 2, "warmup_lr": 1e-4, "grad_clip": 0.8},
+            "momentum": 0.9, "weight_decay": 0.05, "warmup_epochs": 2, "warmup": "linear", "warmup_lr": 1e-4,
+            "grad_clip": 0.8, "validation_holdout": 0.0, "validation_seed": 0, "cpl_lambda": 1.0},
 }
 
 # CPL's alpha (%) and beta when neither the recipe nor the dataset gives them: the most common
@@ -35,7 +46,8 @@ CPL_FALLBACK = {"ul_ssl": {"alpha": 75.0, "beta": 0.95}, "trzsl": {"alpha": 75.0
 
 PROMPTS = ("text", "visual")
 _CHOICES = {"pseudo_labels": ("none", "fpl", "grip", "cpl"), "synthetic": ("lora", "base"),
-            "prototypes": ("synthetic", "real")}
+            "prototypes": ("synthetic", "real"), "warmup": ("linear", "constant"),
+            "ssl_labeled_weight": ("pseudo_over_labeled", "labeled_over_pseudo")}
 
 
 def synthetic_needed(recipe: Mapping[str, Any]) -> bool:

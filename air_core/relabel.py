@@ -24,6 +24,7 @@ class RoundLabels:
     labels: np.ndarray  # (n,) class index: the hard pseudo-label, or CPL's pool class
     scores: np.ndarray  # (n,) score of that class
     targets: np.ndarray  # (n, C) loss weights over all classes: one-hot, or CPL's candidate weights
+    k: int = 0  # the round's K per class (FPL's top_k, GRIP's and CPL's K_t)
 
 
 def relabel(scores: np.ndarray, recipe: Recipe, iteration: int, classes: np.ndarray, n_classes: int) -> RoundLabels:
@@ -37,8 +38,8 @@ def relabel(scores: np.ndarray, recipe: Recipe, iteration: int, classes: np.ndar
         n_classes: C, the number of classes the prompt is trained over.
     """
     n, c_u = scores.shape
-    if recipe.pseudo_labels == "cpl":
-        k = grip_k(iteration, n, c_u, recipe.iterations)  # GRIP's K schedule
+    k = recipe.top_k if recipe.pseudo_labels == "fpl" else grip_k(iteration, n, c_u, recipe.iterations)
+    if recipe.pseudo_labels == "cpl":  # GRIP's K schedule
         local, weights = cpl_round(scores, recipe.cpl_alpha, recipe.cpl_beta, k, soft=iteration == 0)
     else:
         local = pseudo_label(scores, recipe.pseudo_labels, iteration, recipe.top_k, recipe.iterations)
@@ -48,7 +49,7 @@ def relabel(scores: np.ndarray, recipe: Recipe, iteration: int, classes: np.ndar
     rows = np.flatnonzero(local >= 0)
     targets = np.zeros((len(rows), n_classes), dtype=np.float32)
     targets[:, classes] = weights[rows]  # (n, C) from (n, C_u)
-    return RoundLabels(rows=rows, labels=classes[local[rows]], scores=scores[rows, local[rows]], targets=targets)
+    return RoundLabels(rows=rows, labels=classes[local[rows]], scores=scores[rows, local[rows]], targets=targets, k=k)
 
 
 def most_confident(scores: np.ndarray, classes: np.ndarray, per_class: int = 50) -> tuple[np.ndarray, np.ndarray]:

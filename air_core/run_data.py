@@ -41,6 +41,18 @@ class TrainingData:
     def n_classes(self) -> int:
         return len(self.zero_shot_text)
 
+    @property
+    def paradigm(self) -> str:
+        """trzsl when unlabeled images take the unseen classes only, ssl when some images are labelled, else ul."""
+        if self.pseudo_classes is not None:
+            return "trzsl"
+        return "ssl" if bool((self.given_labels >= 0).any()) else "ul"
+
+    def seen_mask(self) -> np.ndarray:
+        """(C,) bool: the seen classes (every class outside TRZSL)."""
+        return ~np.isin(np.arange(self.n_classes), self.label_classes()) if self.pseudo_classes is not None \
+            else np.ones(self.n_classes, dtype=bool)
+
     def label_classes(self) -> np.ndarray:
         """The classes an unlabeled image may be pseudo-labelled with (the unseen ones in TRZSL)."""
         return np.arange(self.n_classes) if self.pseudo_classes is None else self.pseudo_classes

@@ -23,9 +23,10 @@ from torch import nn
 from air_core.artifacts import atomic_path, write_table
 from air_core.config import Recipe
 from air_core.pseudo_labels import class_probs, fuse
-from air_core.relabel import RoundLabels, most_confident, relabel
+from air_core.real_set import build_real_set
+from air_core.relabel import most_confident, relabel
 from air_core.run_data import TrainingData, attach_images, trains_anything, training_data  # noqa: F401 (the run's data API)
-from air_core.trainer import Inputs, TrainSet, air_loss, embed, lr_at, make_learner, train_round  # noqa: F401
+from air_core.trainer import TrainSet, air_loss, embed, lr_at, make_learner, train_round  # noqa: F401
 
 log = logging.getLogger(__name__)
 CONFIDENT_PER_CLASS = 50  # fig. 4: pseudo-label accuracy of the 50 most confident images per class
@@ -56,30 +57,6 @@ def _round_scores(data: TrainingData, learner: nn.Module | None, recipe: Recipe,
         scores["fused" if recipe.prototypes == "synthetic" else "real_proto"] = fuse(
             scores["text"], p_hat, recipe.fusion_lambda)
     return scores
-
-
-def real_train_set(data: TrainingData, inputs: Inputs, labeled: np.ndarray, unlabeled: np.ndarray,
-                   round_labels: RoundLabels | None, recipe: Recipe, device: torch.device) -> TrainSet | None:
-    """Labeled images with their labels plus this round's pseudo-labelled ones."""
-    n_pseudo = 0 if round_labels is None else len(round_labels.rows)
-    if len(labeled) + n_pseudo == 0:
-        return None
-    labels = data.given_labels[labeled]
-    rows, all_labels = labeled, labels
-    targets = weights = None
-    if n_pseudo:
-        rows = np.concatenate([labeled, unlabeled[round_labels.rows]])
-        all_labels = np.concatenate([labels, round_labels.labels])
-        if recipe.pseudo_labels == "cpl":  # candidate weights; labeled images: their one label
-            targets = np.concatenate([np.eye(data.n_classes, dtype=np.float32)[labels], round_labels.targets])
-        elif len(labeled):  # SSL in FPL/GRIP: CE on labeled images weighted |pseudo| / |labeled|
-            weights = np.concatenate([np.full(len(labeled), n_pseudo / len(labeled)), np.ones(n_pseudo)])
-
-    def dev(a: np.ndarray | None, dtype: torch.dtype) -> torch.Tensor | None:
-        return None if a is None else torch.as_tensor(a, dtype=dtype).to(device)
-
-    return TrainSet(inputs=inputs, rows=torch.as_tensor(rows, dtype=torch.long), labels=dev(all_labels, torch.long),
-                    targets=dev(targets, torch.float32), weights=dev(weights, torch.float32))
 
 
 def _inputs(data: TrainingData, recipe: Recipe, prompt: str, device: torch.device) -> tuple:
@@ -129,15 +106,22 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
         if relabels:
             fused = [kind for kind in scores if kind != "text"]  # eq. 7 when the recipe fuses
             round_labels = relabel(scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes)
+        real, held_out = build_real_set(real_inputs, data.given_labels, unlabeled, round_labels, recipe,
+                                        data.paradigm, data.seen_mask(), device)
+        if round_labels is not None:
             result.pseudo_labels.append({"iteration": iteration, "positions": unlabeled[round_labels.rows],
-                                         "labels": round_labels.labels, "scores": round_labels.scores})
-        real = real_train_set(data, real_inputs, labeled, unlabeled, round_labels, recipe, device)
+                                         "labels": round_labels.labels, "scores": round_labels.scores,
+                                         "held_out": held_out})
         if (real is None or recipe.real_loss == 0) and synthetic is None:
             log.info("round %d: nothing to train on; the classifier stays the zero-shot one", iteration)
             break
-        log.info("round %d: training on %d real images (%d pseudo-labelled)", iteration,
-                 0 if real is None else len(real.rows), 0 if round_labels is None else len(round_labels.rows))
-        torch.manual_seed(seed + iteration)  # a fresh prompt every round (GRIP, CPL)
+        log.info("round %d: training on %d labelled and %d pseudo-labelled images (%d held out), weights %.3g, %.3g",
+                 iteration, 0 if real is None else real.n_labeled, 0 if real is None else real.n_pseudo,
+                 int(held_out.sum()), 0 if real is None else real.labeled_weight,
+                 0 if real is None else real.pseudo_weight)
+        # A fresh prompt every round, from the same initial context (CPL's copy.deepcopy(initial_prefix),
+        # CPL-ICML2024 training_strategies.py:250; GRIP intends it but warm-starts by accident: docs/assumptions.md)
+        torch.manual_seed(seed)
         learner = make_learner(prompt, model, tokenizer, class_names, data.zero_shot_text, recipe.n_ctx, device)
         result.history += train_round(learner, real, synthetic, recipe, data.logit_scale, generator, iteration)
         with torch.no_grad():
@@ -148,7 +132,7 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
 
 def pseudo_label_columns(result: TrainingResult, image_ids: np.ndarray, truth: np.ndarray) -> dict[str, list]:
     """Columns of the 'pseudo_labels' table: every round's pseudo-labelled images."""
-    cols: dict[str, list] = {k: [] for k in ("iteration", "image_id", "pseudo_label", "score", "correct")}
+    cols: dict[str, list] = {k: [] for k in ("iteration", "image_id", "pseudo_label", "score", "correct", "held_out")}
     for rnd in result.pseudo_labels:
         pos = rnd["positions"]
         cols["iteration"] += [rnd["iteration"]] * len(pos)
@@ -156,6 +140,7 @@ def pseudo_label_columns(result: TrainingResult, image_ids: np.ndarray, truth: n
         cols["pseudo_label"] += rnd["labels"].tolist()
         cols["score"] += rnd["scores"].astype(np.float32).tolist()
         cols["correct"] += (rnd["labels"] == truth[pos]).tolist()
+        cols["held_out"] += rnd.get("held_out", np.zeros(len(pos), bool)).tolist()
     return cols
 
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from air_core.config import Recipe
 from air_core.cpl import candidate_loss
 from air_core.prompts import TextPromptLearner
+from air_core.real_set import RealSet
 from air_core.visual_prompts import ImageTensors, VisualPromptLearner
 
 Inputs = torch.Tensor | ImageTensors  # cached features (N, D), or cached images (N, 3, H, W)
@@ -28,44 +29,62 @@ Inputs = torch.Tensor | ImageTensors  # cached features (N, D), or cached images
 
 @dataclass
 class TrainSet:
-    """The images a round trains on: rows of ``inputs`` with their targets."""
+    """Synthetic images of a round: rows of ``inputs`` with their generating class."""
 
     inputs: Inputs
     rows: torch.Tensor  # (n,) rows of inputs
-    labels: torch.Tensor  # (n,) hard label (CPL: pool class), for CE and the training accuracy
-    targets: torch.Tensor | None = None  # (n, C) loss weights over classes; None = CE on labels
-    weights: torch.Tensor | None = None  # (n,) per-image loss weight (SSL's labeled weight); None = 1
+    labels: torch.Tensor  # (n,)
 
 
 def lr_at(epoch: int, recipe: Recipe) -> float:
-    """Constant warm-up lr for the first epochs, then cosine decay from lr (CoOp's schedule)."""
+    """The lr of an epoch: warm-up, then cosine decay from ``lr`` to 0, stepped once per epoch.
+
+    linear warm-up: ``lr * epoch / warmup_epochs`` (epoch 0 runs at 0), the reference code's
+    WarmupCosineSchedule stepped per epoch (menghini-neurips23-code utils/schedulers.py:55-64,
+    training_strategies.py:589-591); constant: ``warmup_lr``, as the AiR paper's text says.
+    """
     if epoch < recipe.warmup_epochs:
-        return recipe.warmup_lr
+        if recipe.warmup == "constant":
+            return recipe.warmup_lr
+        return recipe.lr * epoch / recipe.warmup_epochs
     span = max(recipe.epochs - recipe.warmup_epochs, 1)
     return 0.5 * recipe.lr * (1 + math.cos(math.pi * (epoch - recipe.warmup_epochs) / span))
 
 
-def air_loss(logits_real: torch.Tensor | None, y_real: torch.Tensor | None, logits_syn: torch.Tensor | None,
-             y_syn: torch.Tensor | None, beta: float, real_weight: float = 1.0,
-             sample_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """L = r * L_r + beta * L_s (eq. 10): loss on pseudo-labelled real images (eq. 8), CE on synthetic ones (eq. 9).
+def air_loss(loss_real: torch.Tensor, logits_syn: torch.Tensor | None, y_syn: torch.Tensor | None, beta: float,
+             real_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """L = r * L_r + beta * L_s (eq. 10): L_s is the CE on synthetic images with their generating class (eq. 9).
 
     Args:
-        y_real: (B,) labels (CE) or (B, C) candidate weights (CPL's -log sum_j w_j p_j).
+        loss_real: L_r of the batch (``real_loss``), 0 when the batch has no real image.
         real_weight: r, 0 turns L_r off (table 2's L_s-only row).
-        sample_weight: (B,) per-image weights of L_r, e.g. SSL's |pseudo| / |labeled| on labeled images.
     Returns:
-        L, L_r, L_s (a term is 0 when its logits are None).
+        L and L_s (0 when ``logits_syn`` is None).
     """
-    ref = logits_real if logits_real is not None else logits_syn
-    loss_real = loss_syn = ref.new_zeros(())
-    if logits_real is not None:
-        per_image = (candidate_loss(logits_real, y_real) if y_real.dim() == 2
-                     else F.cross_entropy(logits_real, y_real, reduction="none"))
-        loss_real = (per_image * sample_weight).mean() if sample_weight is not None else per_image.mean()
-    if logits_syn is not None:
-        loss_syn = F.cross_entropy(logits_syn, y_syn)
-    return real_weight * loss_real + beta * loss_syn, loss_real, loss_syn
+    loss_syn = F.cross_entropy(logits_syn, y_syn) if logits_syn is not None else loss_real.new_zeros(())
+    return real_weight * loss_real + beta * loss_syn, loss_syn
+
+
+def real_loss(logits: torch.Tensor, real: RealSet, lab_idx: torch.Tensor, pseudo_idx: torch.Tensor) -> torch.Tensor:
+    """L_r of one batch: w_L * mean labelled CE + w_P * mean pseudo-labelled loss (real_set.py's table).
+
+    Args:
+        logits: (B, C) of the batch's labelled rows followed by its pseudo-labelled rows.
+        lab_idx, pseudo_idx: indexes into ``real.labeled_*`` and ``real.pseudo_*`` of the batch's rows.
+    """
+    if real.class_mask is not None:  # CoOp/VPT in TRZSL: a softmax over the seen classes only
+        logits = logits.masked_fill(~real.class_mask, float("-inf"))
+    n_lab = len(lab_idx)
+    loss = logits.new_zeros(())
+    if n_lab:  # each term is the mean over its own rows (menghini textual_fpl.py:143-163)
+        loss = loss + real.labeled_weight * F.cross_entropy(logits[:n_lab], real.labeled_labels[lab_idx])
+    if len(pseudo_idx):
+        if real.pseudo_targets is not None:  # CPL: -log sum_j w_j p_j (CPL-ICML2024 utils/loss.py:96-99)
+            pseudo = candidate_loss(logits[n_lab:], real.pseudo_targets[pseudo_idx]).mean()
+        else:
+            pseudo = F.cross_entropy(logits[n_lab:], real.pseudo_labels[pseudo_idx])
+        loss = loss + real.pseudo_weight * pseudo
+    return loss
 
 
 def make_learner(prompt: str, clip_model: nn.Module, tokenizer, class_names: Sequence[str],
@@ -88,55 +107,96 @@ def embed(learner: nn.Module, inputs: Inputs, rows: np.ndarray, batch_size: int 
     return torch.cat(out).numpy() if out else np.zeros((0, learner.text_features().shape[1]), np.float32)
 
 
-def _batch_loss(learner: nn.Module, real: TrainSet | None, real_idx: torch.Tensor | None, synthetic: TrainSet | None,
-                syn_idx: torch.Tensor | None, recipe: Recipe, logit_scale: float):
+def _batch_loss(learner: nn.Module, real: RealSet | None, batch: tuple[torch.Tensor, torch.Tensor] | None,
+                synthetic: TrainSet | None, syn_idx: torch.Tensor | None, recipe: Recipe, logit_scale: float):
+    """(L, L_r, L_s) of one step, and the number right among the rows that lead the epoch."""
     text = learner.text_features()  # (C, D): one text-tower pass per step (a buffer for visual prompts)
-    logits_real = y_real = weight = logits_syn = y_syn = None
-    if real_idx is not None:
-        logits_real = logit_scale * learner.image_features(real.inputs[real.rows[real_idx]]) @ text.T  # (B, C)
-        y_real = real.targets[real_idx] if real.targets is not None else real.labels[real_idx]
-        weight = real.weights[real_idx] if real.weights is not None else None
+    loss_r = text.new_zeros(())
+    correct = 0
+    if batch is not None:
+        lab_idx, pseudo_idx = batch
+        rows = torch.cat([real.labeled_rows[lab_idx], real.pseudo_rows[pseudo_idx]])  # (B,) labelled first
+        logits = logit_scale * learner.image_features(real.inputs[rows]) @ text.T  # (B, C)
+        loss_r = real_loss(logits, real, lab_idx, pseudo_idx)
+        truth = torch.cat([real.labeled_labels[lab_idx], real.pseudo_labels[pseudo_idx]])
+        correct = (logits.argmax(1) == truth).sum().item()
+    logits_syn = y_syn = None
     if syn_idx is not None:
         logits_syn = logit_scale * learner.image_features(synthetic.inputs[synthetic.rows[syn_idx]]) @ text.T
         y_syn = synthetic.labels[syn_idx]
-    losses = air_loss(logits_real, y_real, logits_syn, y_syn, recipe.synthetic_beta, recipe.real_loss, weight)
-    lead, lead_y = (logits_real, real.labels[real_idx]) if real_idx is not None else (logits_syn, y_syn)
-    return losses, (lead.argmax(1) == lead_y).sum().item()
+        if batch is None:
+            correct = (logits_syn.argmax(1) == y_syn).sum().item()
+    loss, loss_s = air_loss(loss_r, logits_syn, y_syn, recipe.synthetic_beta, recipe.real_loss)
+    return (loss, loss_r, loss_s), correct
 
 
-def train_round(learner: nn.Module, real: TrainSet | None, synthetic: TrainSet | None, recipe: Recipe,
+def real_batches(real: RealSet, batch_size: int, generator: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's batches of real images: (labelled, pseudo-labelled) indexes per step.
+
+    Mixed (FPL/GRIP/CoOp): one shuffled pass over labelled and pseudo-labelled images together, the last
+    batch kept (menghini training_strategies.py:297-303). Separate streams (CPL): one pass over the
+    pseudo-labelled images in full batches (drop_last, CPL-ICML2024 training_strategies.py:312-324; one
+    short batch when there are fewer than ``batch_size``), each with a labelled batch from a sampler that
+    reshuffles when it runs out (utils/utils.py:285-297).
+    """
+    empty = torch.zeros(0, dtype=torch.long)
+    n_lab, n_pseudo = real.n_labeled, real.n_pseudo
+    if not real.separate_streams or n_pseudo == 0:
+        order = torch.randperm(n_lab + n_pseudo, generator=generator)
+        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [(c[c < n_lab], c[c >= n_lab] - n_lab) for c in chunks]
+    order = torch.randperm(n_pseudo, generator=generator)
+    steps = max(n_pseudo // batch_size, 1)
+    batches, lab_order, cursor = [], torch.randperm(n_lab, generator=generator) if n_lab else empty, 0
+    for step in range(steps):
+        lab = empty
+        if n_lab:
+            if cursor >= n_lab:  # the labelled sampler starts a new shuffled pass
+                lab_order, cursor = torch.randperm(n_lab, generator=generator), 0
+            lab, cursor = lab_order[cursor:cursor + real.labeled_batch_size], cursor + real.labeled_batch_size
+        batches.append((lab, order[step * batch_size:(step + 1) * batch_size]))
+    return batches
+
+
+def train_round(learner: nn.Module, real: RealSet | None, synthetic: TrainSet | None, recipe: Recipe,
                 logit_scale: float, generator: torch.Generator, iteration: int) -> list[dict]:
     """Train the learner's prompt for ``recipe.epochs`` epochs; one history row per epoch.
 
-    An epoch is one pass over the real training images (over the synthetic ones when L_r is
-    off); synthetic batches of the same size cycle alongside.
+    An epoch is one pass over the real training images as ``real_batches`` orders them (over the
+    synthetic ones when L_r is off); synthetic batches of the same size cycle alongside.
     """
     params = [p for p in learner.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    real = real if recipe.real_loss > 0 else None
+    real = real if recipe.real_loss > 0 and real is not None and real.n_labeled + real.n_pseudo else None
     synthetic = synthetic if recipe.synthetic_beta > 0 else None
-    lead = real if real is not None else synthetic
     bsz, history = recipe.batch_size, []
     learner.train()
     for epoch in tqdm(range(recipe.epochs), desc=f"round {iteration}", mininterval=5):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(epoch, recipe)
-        order = torch.randperm(len(lead.rows), generator=generator)
+        if real is not None:
+            batches: list = real_batches(real, bsz, generator)
+            sizes = [len(a) + len(b) for a, b in batches]
+        else:
+            order = torch.randperm(len(synthetic.rows), generator=generator)
+            batches = [None] * math.ceil(len(order) / bsz)
+            sizes = [len(order[i:i + bsz]) for i in range(0, len(order), bsz)]
         syn_order = torch.randperm(len(synthetic.rows), generator=generator) if synthetic is not None else None
         sums = np.zeros(4)
-        for step, start in enumerate(range(0, len(order), bsz)):
-            idx = order[start:start + bsz]
-            syn_idx = None if synthetic is None else (
-                idx if lead is synthetic else syn_order[(step * bsz + torch.arange(bsz)) % len(syn_order)])
-            (loss, loss_real, loss_syn), correct = _batch_loss(
-                learner, real, idx if real is not None else None, synthetic, syn_idx, recipe, logit_scale)
+        for step, batch in enumerate(batches):
+            syn_idx = None
+            if synthetic is not None:
+                syn_idx = (order[step * bsz:(step + 1) * bsz] if real is None
+                           else syn_order[(step * bsz + torch.arange(bsz)) % len(syn_order)])
+            (loss, loss_r, loss_s), correct = _batch_loss(learner, real, batch, synthetic, syn_idx, recipe,
+                                                          logit_scale)
             optimizer.zero_grad()
             loss.backward()
             if recipe.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
             optimizer.step()
-            sums += [len(idx) * loss_real.item(), len(idx) * loss_syn.item(), len(idx) * loss.item(), correct]
-        mean = sums / len(order)
+            sums += [sizes[step] * loss_r.item(), sizes[step] * loss_s.item(), sizes[step] * loss.item(), correct]
+        mean = sums / max(sum(sizes), 1)
         history.append({"iteration": iteration, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
                         "loss_real": mean[0], "loss_synthetic": mean[1], "loss": mean[2], "train_acc": mean[3]})
     return history

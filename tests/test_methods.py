@@ -1,4 +1,4 @@
-"""Every method of the paper's tables on small problems: relabelling (fused, TRZSL), SSL weights,
+"""Every method of the paper's tables on small problems: relabelling (fused, TRZSL),
 fig. 4's confident accuracy, the metrics, and training with text (FPL, GRIP, CPL) and visual prompts."""
 
 import numpy as np
@@ -12,7 +12,7 @@ from air_core.evaluate import paper_rows, paradigm_metrics, visual_test_features
 from air_core.recipes import resolve_recipe
 from air_core.relabel import most_confident, relabel
 from air_core.run_data import TrainingData, real_prototype_rows, training_data
-from air_core.train import TrainingResult, confident_accuracy_columns, real_train_set, train_iterations
+from air_core.train import TrainingResult, confident_accuracy_columns, train_iterations
 from air_core.visual_prompts import cache_images
 
 
@@ -63,20 +63,6 @@ def test_confident_accuracy_columns():
     ])
     cols = confident_accuracy_columns(result, truth=np.array([0, 1, 1, 1]))
     assert cols == {"iteration": [0, 0], "scores": ["text", "fused"], "n": [4, 2], "accuracy": [75.0, 100.0]}
-
-
-def test_ssl_weights_labeled_images_by_pseudo_over_labeled():
-    data = TrainingData(real_features=np.zeros((6, 2), np.float32), given_labels=np.array([0, 1, -1, -1, -1, -1]),
-                        zero_shot_text=np.eye(2, dtype=np.float32), logit_scale=1.0)
-    grip = resolve_recipe("grip", {"base": "grip"})
-    labels = relabel(np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.3, 0.7]]), grip, 9, np.arange(2), 2)
-    labeled, unlabeled = np.array([0, 1]), np.array([2, 3, 4, 5])
-    train = real_train_set(data, torch.zeros(6, 2), labeled, unlabeled, labels, grip, torch.device("cpu"))
-    assert train.rows.tolist()[:2] == [0, 1] and len(train.rows) == 6
-    np.testing.assert_allclose(train.weights.numpy(), [2.0, 2.0, 1, 1, 1, 1])  # |pseudo| / |labeled| = 4 / 2
-    cpl = resolve_recipe("cpl", {"base": "cpl"})
-    train = real_train_set(data, torch.zeros(6, 2), labeled, unlabeled, labels, cpl, torch.device("cpu"))
-    assert train.weights is None and train.targets[:2].tolist() == [[1.0, 0.0], [0.0, 1.0]]
 
 
 def test_paradigm_metrics_and_paper_rows():

@@ -30,26 +30,26 @@ def test_select_prototypes_names_an_empty_class():
 
 
 def test_air_loss_is_real_plus_beta_synthetic():
-    # eq. 10 with uniform logits: each CE is log C
-    logits = torch.zeros(4, 3)
-    y = torch.tensor([0, 1, 2, 0])
-    loss, l_r, l_s = air_loss(logits, y, torch.zeros(2, 3), torch.tensor([1, 2]), beta=0.5)
-    assert l_r.item() == pytest.approx(math.log(3))
+    # eq. 10 with uniform synthetic logits: L_s is log C
+    l_r = torch.tensor(math.log(3))
+    loss, l_s = air_loss(l_r, torch.zeros(2, 3), torch.tensor([1, 2]), beta=0.5)
     assert l_s.item() == pytest.approx(math.log(3))
     assert loss.item() == pytest.approx(1.5 * math.log(3))
     # confident and right on the synthetic images: L_s -> 0
-    loss, _, l_s = air_loss(logits, y, torch.tensor([[0.0, 50.0, 0.0]]), torch.tensor([1]), beta=2.0)
+    loss, l_s = air_loss(l_r, torch.tensor([[0.0, 50.0, 0.0]]), torch.tensor([1]), beta=2.0)
     assert l_s.item() == pytest.approx(0.0, abs=1e-6)
     assert loss.item() == pytest.approx(math.log(3), abs=1e-5)
-    loss, _, l_s = air_loss(logits, y, None, None, beta=1.0)
-    assert l_s.item() == 0 and loss.item() == pytest.approx(math.log(3))
+    loss, l_s = air_loss(l_r, None, None, beta=1.0, real_weight=0.5)
+    assert l_s.item() == 0 and loss.item() == pytest.approx(0.5 * math.log(3))
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    recipe = Recipe(name="x", epochs=10, warmup_epochs=2, lr=0.1, warmup_lr=1e-4)
+    recipe = Recipe(name="x", epochs=10, warmup_epochs=2, lr=0.1, warmup_lr=1e-4, warmup="constant")
     assert lr_at(0, recipe) == lr_at(1, recipe) == 1e-4
     assert lr_at(2, recipe) == pytest.approx(0.1)
     assert lr_at(10, recipe) == pytest.approx(0.0, abs=1e-12)
+    linear = Recipe(name="x", epochs=10, warmup_epochs=2, lr=0.1)
+    assert [lr_at(e, linear) for e in range(3)] == pytest.approx([0.0, 0.05, 0.1])
 
 
 def test_prompt_learner_equals_clip_text_encoder_for_the_placeholder_prompt(tiny_clip):
