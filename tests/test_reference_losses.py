@@ -153,9 +153,10 @@ def test_cpl_ul_is_the_mean_cpl_loss():
     torch.testing.assert_close(loss, _cpl_term(logits[pseudo], torch.as_tensor(labels.targets)))
 
 
-@pytest.mark.parametrize("base,paradigm", [("grip", "ssl"), ("cpl", "trzsl")])
+@pytest.mark.parametrize("paradigm", ["ul", "ssl", "trzsl"])
+@pytest.mark.parametrize("base", ["grip", "cpl"])
 def test_air_adds_beta_times_the_synthetic_ce_to_its_base_loss(base, paradigm):
-    """AiR (eq. 10): its base's L_r, as above, plus beta * CE on the synthetic images with their class."""
+    """AiR (eq. 10): its base's L_r, written out as in the tests above, plus beta * CE on the synthetic images."""
     recipe = resolve_recipe("air", {"base": base, "fusion_lambda": 1.0, "synthetic_beta": 0.7}, paradigm=paradigm)
     rng = np.random.default_rng(3)
     syn_feats = torch.from_numpy(rng.normal(size=(6, D)).astype(np.float32))
@@ -165,10 +166,15 @@ def test_air_adds_beta_times_the_synthetic_ce_to_its_base_loss(base, paradigm):
                                                                          synthetic=synthetic)
     text = _problem(paradigm)[4]
     l_s = F.cross_entropy(SCALE * syn_feats @ text.T, syn_y)
-    if base == "grip":
-        l_r = len(lab) / len(pseudo) * F.cross_entropy(logits[lab], y_lab) + F.cross_entropy(logits[pseudo], y)
+    n_l, n_p = len(lab), len(pseudo)
+    if base == "cpl":
+        l_r = _cpl_term(logits[pseudo], torch.as_tensor(labels.targets))
     else:
-        l_r = F.cross_entropy(logits[lab], y_lab) + _cpl_term(logits[pseudo], torch.as_tensor(labels.targets))
+        l_r = F.cross_entropy(logits[pseudo], y)
+    if paradigm == "ssl":
+        l_r = l_r + (n_l / n_p if base == "grip" else 1.0) * F.cross_entropy(logits[lab], y_lab)
+    elif paradigm == "trzsl":
+        l_r = F.cross_entropy(logits[lab], y_lab) + (n_l / n_p if base == "grip" else 1.0) * l_r
     torch.testing.assert_close(loss, l_r + 0.7 * l_s)
 
 
