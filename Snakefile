@@ -45,4 +45,4 @@ for _d in DATASETS:
         name:
             f"dataset_{_d}"
         input:
-            [t for t in diffusion_targets() + run_metrics() + REPORT_TARGETS if t.startswith(f"{R}/{_d}/")],
+            [t for t in diffusion_targets() + run_metrics([_d]) + REPORT_TARGETS if t.startswith(f"{R}/{_d}/")],

@@ -9,6 +9,7 @@ leaves a half-written artifact that looks complete.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -244,11 +245,52 @@ def save_image(image, path: str | os.PathLike) -> None:
         image.save(tmp, format="PNG")
 
 
+def write_frame(name: str, frame: pd.DataFrame, path: str | os.PathLike) -> pa.Table:
+    """Write a DataFrame as the documented table ``name`` (its columns, in the documented order)."""
+    return write_table(name, {c: frame[c].tolist() for c in SCHEMAS[name]}, path)
+
+
+def read_frame(name: str, path: str | os.PathLike) -> pd.DataFrame:
+    """A documented table as a DataFrame, checked against its schema."""
+    return read_table(name, path).to_pandas()
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write named arrays as a safetensors file atomically (prompts, classifiers, text features)."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The named arrays of a safetensors file, as numpy (no torch import)."""
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def write_json(data: object, path: str | os.PathLike) -> None:
+    """Write a JSON artifact (a run's settings, a summary) atomically, keys sorted."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike) -> object:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_text(text: str, path: str | os.PathLike) -> None:
+    """Write a text artifact (Markdown, a name list) atomically, UTF-8."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 # Where each documented table lies in the results tree (file name, or parent/file name).
 _FILE_SCHEMAS = {
     "data/manifest.parquet": "manifest", "data/classes.parquet": "classes", "features/real.parquet": "features",
     "data/skipped_images.parquet": "skipped_images",
-    "zero_shot/probs.parquet": "zero_shot", "zero_shot/lora_set.parquet": "lora_set", "lora/loss.parquet": "lora_loss",
+    "zero_shot/probs.parquet": "zero_shot", "lora_set.parquet": "lora_set", "loss.parquet": "lora_loss",
     "features.parquet": "synthetic_features", "prototypes.parquet": "prototypes", "split.parquet": "split",
     "pseudo_labels.parquet": "pseudo_labels", "history.parquet": "history",
     "confident_accuracy.parquet": "confident_accuracy", "predictions.parquet": "predictions",

@@ -1,8 +1,9 @@
-"""Typed, frozen views of the validated workflow config.
+"""Typed, frozen views of the validated workflow config: what the library takes.
 
-The Snakefile validates the config against ``config/schema.yaml`` (which also fills the
-defaults); these dataclasses are what the library takes. Rules hand each script its part
-of the config as JSON, so any step can be rerun by hand with the same settings.
+``air_core.experiment.load_experiment`` validates the config against ``config/schema.yaml``, fills
+its defaults and builds these once; rules hand each script its part as JSON (``to_json`` /
+``from_json``), so any step can be rerun by hand with the same settings. Field defaults mirror the
+schema's (``tests/test_experiment.py`` fails when they disagree).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ T = TypeVar("T")
 class ClipSpec:
     """A CLIP model: an open_clip architecture name (or model-config JSON path) and weights."""
 
-    arch: str = "ViT-B-32"
+    arch: str  # required in the config: no default
     pretrained: str | None = "openai"  # open_clip tag, checkpoint path, or None = random init
     seed: int = 0  # initialisation seed when pretrained is None
     quick_gelu: bool | None = None  # None = as the pretrained tag was trained (True for 'openai')
@@ -29,14 +30,14 @@ class ClipSpec:
 class DiffusionSpec:
     """A Stable Diffusion pipeline: a hub id, a local directory, or a built-in tiny architecture."""
 
-    id: str = "CompVis/stable-diffusion-v1-4"
+    id: str  # required in the config: no default
     revision: str | None = None
     seed: int = 0  # initialisation seed of a tiny architecture
 
 
 @dataclass(frozen=True)
 class ShapesConfig:
-    """The procedurally drawn dataset used by the demo and the tests."""
+    """The procedurally drawn dataset used by the tests (``datasets.<d>.shapes``)."""
 
     classes: int = 4
     train_per_class: int = 24
@@ -47,19 +48,26 @@ class ShapesConfig:
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """One entry of ``datasets``, its preset filled in (``air_core.datasets_config``)."""
+
     name: str
-    layout: str = "imagefolder"  # imagefolder | shapes
+    layout: str
+    preset: str | None = None
+    data_root: str | None = None
     root: str | None = None
     class_names: str | None = None
     description: str = ""  # t_data of the SD caption, e.g. "Flowers:"
     test_fraction: float = 0.3
     split_seed: int = 0
+    on_unreadable: str = "skip"
+    allow_outside_root: bool = False
+    cpl: dict | None = None  # CPL's alpha/beta by prompt type and paradigm
     shapes: ShapesConfig = field(default_factory=ShapesConfig)
 
 
 @dataclass(frozen=True)
 class LoraTrainConfig:
-    """Settings of the SD LoRA fine-tune (eq. 4) on the zero-shot top-K set."""
+    """Settings of the SD LoRA fine-tune (eq. 4) on the zero-shot top-K set (``lora``): all shape the LoRA."""
 
     top_k: int = 16
     rank: int = 4
@@ -73,61 +81,92 @@ class LoraTrainConfig:
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Settings of synthetic image generation (eq. 5)."""
+    """What shapes the synthetic images (eq. 5): a change regenerates them. ``generate.batch_size`` and
+    ``generate.shards`` say how the work is cut into batches and jobs, not what it makes."""
 
     images_per_class: int = 120
-    shards: int = 1
     steps: int = 25
     guidance_scale: float = 7.5
-    batch_size: int = 8
     resolution: int = 512
     seed: int = 0
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """A method, fully resolved: a pseudo-labelling strategy, a prompt trainer and AiR's switches.
+class SDVariant:
+    """A named Stable Diffusion variant (``sd_variants.<name>``): plain SD, or SD with its own LoRA."""
 
-    Build it with ``air_core.recipes.resolve_recipe``, which starts from the protocol defaults
-    of the recipe's ``base`` method; the defaults below are GRIP's.
+    name: str
+    lora: LoraTrainConfig | None  # None = plain SD (table 3's "without LoRA")
+    generate: GenerateConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A method, fully resolved for one run: a pseudo-labelling strategy, a prompt trainer and AiR's switches.
+
+    Built by ``air_core.recipes.resolve_recipe``. The fields without a default come from the base method's
+    reference code (``recipes.BASE_DEFAULTS``); the defaults below are ``config/schema.yaml``'s (tested).
+    Each switch has one predicate below, used by the grid, the training loop, the tables and the toy report.
     """
 
     name: str
-    base: str = "grip"  # zero_shot | none | fpl | grip | cpl: whose protocol defaults the recipe started from
-    pseudo_labels: str = "grip"  # none | fpl | grip | cpl
-    iterations: int = 10
-    epochs: int = 150
-    batch_size: int = 16
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 0.1
-    warmup_epochs: int = 5
-    warmup: str = "linear"  # linear: lr * e / warmup_epochs (the reference's); constant: warmup_lr (the paper's text)
-    warmup_lr: float = 1e-4  # the constant warm-up's lr
-    grad_clip: float | None = None  # max gradient norm; None = no clipping (CPL clips at 0.8)
-    validation_holdout: float = 0.2  # fraction of labels held out of training (FPL/GRIP's validation split)
-    validation_seed: int = 0  # seed of that hold-out (the reference's validation_seed)
-    ssl_labeled_weight: str = "labeled_over_pseudo"  # SSL weight of the labelled loss, FPL/GRIP (real_set.py)
-    cpl_lambda: float = 1.0  # CPL's LAMBDA: weight of the pseudo-labelled loss beside the labelled one
-    top_k: int = 16  # FPL's K per class (GRIP and CPL use the K_t schedule)
-    cpl_alpha: float = 75.0  # CPL intra-instance quantile, in %
-    cpl_beta: float | str = 0.95  # CPL inter-instance quantile, or 'auto*g' = 1 - g/C
+    base: str  # zero_shot | none | fpl | grip | cpl: whose reference code the recipe computes as
+    pseudo_labels: str  # none | fpl | grip | cpl
+    iterations: int
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    warmup_epochs: int
+    warmup: str  # linear: lr * e / warmup_epochs (the reference's); constant: warmup_lr (the paper's text)
+    warmup_lr: float  # the constant warm-up's lr
+    grad_clip: float | None  # max gradient norm; None = no clipping (CPL clips at 0.8)
+    validation_holdout: float  # fraction of labels held out of training (FPL/GRIP's validation split)
+    validation_seed: int  # seed of that hold-out (the reference's validation_seed)
+    ssl_labeled_weight: str  # SSL weight of the labelled loss, FPL/GRIP (real_set.py)
+    cpl_lambda: float  # CPL's LAMBDA: weight of the pseudo-labelled loss beside the labelled one
+    top_k: int  # FPL's K per class (GRIP and CPL use the K_t schedule)
+    cpl_alpha: float  # CPL intra-instance quantile, in %
+    cpl_beta: float | str  # CPL inter-instance quantile, or 'auto*g' = 1 - g/C
     n_ctx: int = 16  # prompt length: context vectors (text) or prompt tokens (visual)
     real_loss: float = 1.0  # weight of L_r (eq. 8); 0 = synthetic loss only (table 2)
     fusion_lambda: float = 0.0  # eq. 7; 0 turns the prototype classifier off
-    synthetic_beta: float = 0.0  # eq. 9; 0 turns the synthetic loss off
-    synthetic: str = "lora"  # lora | base: which SD made the synthetic images
+    synthetic_beta: float = 0.0  # eq. 10; 0 turns the synthetic loss off
+    synthetic: str = "lora"  # the SD variant (sd_variants) whose images the run reads
     prototypes: str = "synthetic"  # synthetic (eq. 6) | real (control: most confident real image per class)
-    n_synthetic: int | None = None  # M; None = all generated images per class
-    paper_method: str | dict | None = None  # row name in the paper's table 1, or {prompt: row name}
-    paper_row: str | dict | None = None  # row of the ablation tables, e.g. {"table2": "0,0,1"}; None = derived
-    paradigms: list[str] | None = None  # the grid's paradigms this recipe runs on; None = all
-    prompts: list[str] | None = None  # the grid's prompt types this recipe runs on; None = all
+    n_synthetic: int | None = None  # M; None = all generated images per class, 0 = none (fig. 3's M = 0)
 
     @property
-    def uses_synthetic(self) -> bool:
-        """The run reads synthetic images: for the synthetic loss, or for synthetic prototypes."""
-        return self.synthetic_beta > 0 or (self.fusion_lambda > 0 and self.prototypes == "synthetic")
+    def fuses(self) -> bool:
+        """Eq. 7 is on: every relabelling fuses the prototype classifier with weight lambda (synthetic
+        prototypes need M > 0 synthetic images)."""
+        return self.fusion_lambda > 0 and (self.prototypes == "real" or self.n_synthetic != 0)
+
+    @property
+    def synthetic_loss(self) -> bool:
+        """Eq. 10's L_s is on: M > 0 synthetic images train the prompt with weight beta."""
+        return self.synthetic_beta > 0 and self.n_synthetic != 0
+
+    @property
+    def real_training(self) -> bool:
+        """L_r is on (table 2's L_s-only row turns it off)."""
+        return self.real_loss > 0
+
+    @property
+    def relabels(self) -> bool:
+        """Unlabelled images get pseudo-labels (FPL, GRIP, CPL); none = only given labels train."""
+        return self.pseudo_labels != "none"
+
+    @property
+    def reads_synthetic(self) -> bool:
+        """The run reads synthetic images: for L_s, or for synthetic prototypes in eq. 7."""
+        return self.synthetic_loss or (self.fuses and self.prototypes == "synthetic")
+
+    @property
+    def prototype_scores(self) -> str:
+        """Name of the fused scores in the run's tables: fused (synthetic prototypes) or real_proto (the control)."""
+        return "fused" if self.prototypes == "synthetic" else "real_proto"
 
 
 def from_dict(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
@@ -141,10 +180,15 @@ def from_dict(cls: type[T], data: dict[str, Any], **extra: Any) -> T:
         )
     kwargs: dict[str, Any] = {}
     for name, value in {**data, **extra}.items():
-        ftype = known[name].type
-        target = _DATACLASSES.get(ftype) if isinstance(ftype, str) else None
+        ftype = known[name].type  # a string under `from __future__ import annotations`, e.g. "X | None"
+        target = _DATACLASSES.get(ftype.split(" | ")[0]) if isinstance(ftype, str) else None
         kwargs[name] = from_dict(target, value) if target and isinstance(value, dict) else value
     return cls(**kwargs)
+
+
+def from_json(cls: type[T], text: str) -> T:
+    """A dataclass from its ``to_json`` form (a script's command-line argument)."""
+    return from_dict(cls, json.loads(text))
 
 
 def to_json(obj: Any) -> str:
@@ -154,4 +198,4 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-_DATACLASSES = {c.__name__: c for c in (ShapesConfig,)}
+_DATACLASSES = {c.__name__: c for c in (ShapesConfig, LoraTrainConfig, GenerateConfig)}

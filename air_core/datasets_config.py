@@ -15,13 +15,14 @@ dataset's full settings.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from air_core.workflow_checks import ConfigError
+from air_core.config import DatasetConfig
+from air_core.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "config" / "datasets"
 # Layouts whose data the manifest rule reads from 'root' (imagefolder's root is checked by check_config).
@@ -42,15 +43,10 @@ class DataSource:
     allow_outside_root: bool = False
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> "DataSource":
-        """Pick this stage's fields out of a dataset's full settings (other keys belong to other stages)."""
-        return cls(**{f.name: settings[f.name] for f in fields(cls) if settings.get(f.name) is not None})
-
-
-def manifest_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """The manifest rule's params: only what changes the manifest, so that editing t_data or the CPL
-    thresholds does not re-run the manifest and every stage after it."""
-    return asdict(DataSource.from_settings({**settings, "name": name}))
+    def of(cls, dataset: DatasetConfig) -> "DataSource":
+        """The manifest rule's part of a dataset's settings: only what changes the manifest, so that editing
+        t_data or the CPL thresholds does not re-run the manifest and every stage after it."""
+        return cls(**{f.name: getattr(dataset, f.name) for f in fields(cls)})
 
 
 def available_presets(presets_dir: str | Path = PRESETS_DIR) -> list[str]:

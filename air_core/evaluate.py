@@ -40,11 +40,11 @@ def visual_test_features(clip, prompt_state: dict, n_ctx: int, class_features: n
     """Test-image features (N, D) through the image tower with a trained visual prompt (loaded strictly)."""
     import torch
 
-    from air_core.trainer import embed
+    from air_core.fitting import embed
     from air_core.visual_prompts import VisualPromptLearner, cache_images
 
     learner = VisualPromptLearner(clip.model, torch.from_numpy(class_features), n_ctx).to(device)
-    learner.load_prompt_state(prompt_state)
+    learner.load_prompt_state({k: torch.as_tensor(v) for k, v in prompt_state.items()})
     images = cache_images(paths, clip.preprocess, "caching test images").to(device)
     return embed(learner, images, np.arange(len(paths)))
 

@@ -38,8 +38,11 @@ def classes_of_shard(n_classes: int, shard: int, n_shards: int) -> list[int]:
 
 def generate_images(pipe: StableDiffusionPipeline, labels: Sequence[int], class_names: Sequence[str],
                     slugs: Sequence[str], description: str, cfg: GenerateConfig, out_dir: str | Path,
-                    shard: int = 0) -> dict[str, list]:
+                    shard: int = 0, batch_size: int = 8) -> dict[str, list]:
     """Generate ``cfg.images_per_class`` PNGs for each class in ``labels`` under ``out_dir/<slug>/``.
+
+    Every image has its own seeded generator, so the images do not depend on ``batch_size`` (images per
+    pipeline call) or on which shard makes them.
 
     Returns:
         The columns of the 'synthetic_shard' table (without image_id's variant prefix).
@@ -49,8 +52,8 @@ def generate_images(pipe: StableDiffusionPipeline, labels: Sequence[int], class_
     rows: dict[str, list] = {k: [] for k in ("image_id", "path", "label", "class_name", "index", "seed", "prompt",
                                              "shard", "black")}
     start = time.perf_counter()
-    for b in tqdm(range(0, len(jobs), cfg.batch_size), desc=f"generating shard {shard}", mininterval=5):
-        batch = jobs[b:b + cfg.batch_size]
+    for b in tqdm(range(0, len(jobs), batch_size), desc=f"generating shard {shard}", mininterval=5):
+        batch = jobs[b:b + batch_size]
         prompts = [caption(description, class_names[label]) for label, _ in batch]
         seeds = [image_seed(cfg.seed, label, i) for label, i in batch]
         generators = [torch.Generator().manual_seed(s) for s in seeds]

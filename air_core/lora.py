@@ -117,3 +117,14 @@ def save_lora(pipe: StableDiffusionPipeline, weights_path: str | Path) -> Path:
             save_directory=tmp, unet_lora_layers=layers, safe_serialization=True, **metadata)
         os.replace(Path(tmp) / LORA_WEIGHTS, weights_path)
     return weights_path
+
+
+def load_lora(pipe: StableDiffusionPipeline, weights_path: str | Path, fuse: bool = True) -> StableDiffusionPipeline:
+    """Load a ``save_lora`` file into ``pipe`` with diffusers' own ``load_lora_weights``; fused by default,
+    so that inference pays no adapter overhead per denoising step."""
+    weights_path = Path(weights_path)
+    pipe.load_lora_weights(str(weights_path.parent), weight_name=weights_path.name)
+    if fuse:
+        pipe.fuse_lora()
+    return pipe
+

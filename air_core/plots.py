@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from air_core.artifacts import atomic_path  # noqa: E402
-from air_core.select import image_grid  # noqa: E402
+from air_core.prototypes import image_grid  # noqa: E402
 
 if TYPE_CHECKING:
     import torch

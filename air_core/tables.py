@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from air_core.artifacts import SCHEMAS, atomic_path, write_table
-from air_core.recipes import runs_on
 
 ABLATIONS = {  # paper table -> (base pseudo-labelling, columns that name a row)
     "table2": ("grip", ["L_r", "p_hat", "L_s"]),
@@ -44,20 +43,20 @@ def cell(mean: float, std: float, paper: float) -> str:
 
 
 def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: list[str],
-           recipes: dict[str, dict]) -> pd.DataFrame:
+           methods: dict[str, dict]) -> pd.DataFrame:
     """Paper table 1 for one prompt type: a row per method, a column per (paradigm, dataset).
 
     Args:
         results: rows of the ``results`` table (paper_top1 = the paper's table 1 number).
-        recipes: method name -> config entry; its ``paper_method`` names the paper's row (``paper_name``).
+        methods: ``Experiment.method_summary()``; ``paper_method`` names the paper's row (``paper_name``).
     """
     rows = results[results["prompt"] == prompt].set_index(["method", "paradigm", "dataset"])
-    recipes = {m: r for m, r in recipes.items() if runs_on(r, prompt=prompt)}  # the recipes run with this prompt
-    wide = {"method": list(recipes), "paper row": [paper_name(r, prompt) or "–" for r in recipes.values()]}
+    methods = {m: info for m, info in methods.items() if prompt in (info.get("prompts") or [prompt])}
+    wide = {"method": list(methods), "paper row": [paper_name(info, prompt) or "–" for info in methods.values()]}
     for paradigm in paradigms:
         for dataset in datasets:
             column = []
-            for method in recipes:
+            for method in methods:
                 key = (method, paradigm, dataset)
                 found = rows.loc[key] if key in rows.index else None
                 column.append(cell(np.nan, np.nan, np.nan) if found is None else
@@ -66,9 +65,9 @@ def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: l
     return pd.DataFrame(wide)
 
 
-def paper_name(recipe: dict, prompt: str) -> str | None:
-    """The paper's table 1 row of a recipe: ``paper_method``, a name or one per prompt type ({text: CoOp, ...})."""
-    name = recipe.get("paper_method")
+def paper_name(method: dict, prompt: str) -> str | None:
+    """The paper's table 1 row of a method: ``paper_method``, a name or one per prompt type ({text: CoOp, ...})."""
+    name = method.get("paper_method")
     return name.get(prompt) if isinstance(name, dict) else name
 
 
@@ -86,34 +85,33 @@ def parse_ablations(text: str) -> dict[str, pd.DataFrame]:
     return {name: pd.read_csv(io.StringIO("\n".join(lines))) for name, lines in blocks.items()}
 
 
-def ablation_row(recipe: dict, table: str) -> str | None:
-    """The paper row ('1,1,0') of ``table`` that a method recipe reproduces, or None.
+def ablation_row(method: dict, table: str) -> str | None:
+    """The paper row ('1,1,0') of ``table`` that a method reproduces, or None.
 
-    An explicit recipe key wins: ``paper_row`` (or ``paper_rows``) as ``{'table2': '1,1,0'}`` or as
-    ``'table2:1,1,0'``. Otherwise the row follows from the recipe's switches (its ``base``, else its
-    ``pseudo_labels``, names the base method): table 2 (on GRIP) is (real_loss > 0, lambda > 0, beta > 0);
-    table 3 (on CPL, with synthetic images) is (synthetic == 'lora'). Real-prototype controls map nowhere.
+    Args:
+        method: the method's entry of ``Experiment.method_summary()`` (its switches, resolved once there).
+        table: table2 or table3.
+
+    An explicit ``paper_row`` wins, as ``{'table2': '1,1,0'}`` or as ``'table2:1,1,0'``. Otherwise the row
+    follows from the switches: table 2 (on GRIP) is (L_r on, eq. 7 on, L_s on); table 3 (on CPL, with
+    synthetic images) is (the SD variant has a LoRA). Real-prototype controls map nowhere.
     """
-    explicit = recipe.get("paper_row", recipe.get("paper_rows"))
+    explicit = method.get("paper_row")
     if isinstance(explicit, dict):
         return explicit.get(table)
     if isinstance(explicit, str) and ":" in explicit:
         name, row = explicit.split(":", 1)
         return row.strip() if name.strip() == table else None
-    fused, synthetic = (recipe.get("fusion_lambda") or 0) > 0, (recipe.get("synthetic_beta") or 0) > 0
-    real = recipe.get("real_loss")
-    real = 1.0 if real is None else real  # the weight of L_r; 0 = synthetic loss only
-    base = recipe.get("base") or recipe.get("pseudo_labels") or "grip"  # as air_core.recipes resolves it
-    if base != ABLATIONS[table][0] or recipe.get("prototypes", "synthetic") != "synthetic":
+    if method["base"] != ABLATIONS[table][0] or method["prototypes"] != "synthetic":
         return None  # another base method, or the real-prototype control
     if table == "table2":
-        return f"{int(real > 0)},{int(fused)},{int(synthetic)}"
-    if fused or synthetic:
-        return str(int(recipe.get("synthetic", "lora") == "lora"))
+        return f"{int(method['real_training'])},{int(method['fuses'])},{int(method['synthetic_loss'])}"
+    if method["fuses"] or method["synthetic_loss"]:
+        return str(int(method["lora"]))
     return None
 
 
-def ablation_table(results: pd.DataFrame, recipes: dict[str, dict], paper: pd.DataFrame,
+def ablation_table(results: pd.DataFrame, methods: dict[str, dict], paper: pd.DataFrame,
                    table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paper table 2 or 3: a line per (paper row, method mapped to it), a column per dataset.
 
@@ -126,7 +124,7 @@ def ablation_table(results: pd.DataFrame, recipes: dict[str, dict], paper: pd.Da
     paradigm, prompt = ABLATION_SETTING
     measured = results[(results["paradigm"] == paradigm) & (results["prompt"] == prompt)]
     datasets = list(dict.fromkeys(measured["dataset"].tolist() + paper_datasets))
-    mapped = {m: ablation_row(r, table) for m, r in recipes.items()}
+    mapped = {m: ablation_row(info, table) for m, info in methods.items()}
     lines, long = [], []
     extra = sorted({r for r in mapped.values() if r} - set(paper["row"]))
     for row in list(paper["row"]) + extra:  # the paper's order, then rows only this config has
@@ -167,18 +165,18 @@ def write_paper_table(wide: pd.DataFrame, long: pd.DataFrame, title: str, stem: 
     return paths
 
 
-def write_paper_tables(results: pd.DataFrame, recipes: dict[str, dict], ablations: dict[str, pd.DataFrame],
+def write_paper_tables(results: pd.DataFrame, methods: dict[str, dict], ablations: dict[str, pd.DataFrame],
                        prompts: list[str], paradigms: list[str], datasets: list[str], out_dir: str | Path) -> None:
     """Table 1 per prompt type (``table1_<prompt>.*``) and the ablations (``table2.*``, ``table3.*``) in ``out_dir``."""
     out_dir = Path(out_dir)
     for prompt in prompts:
-        wide = table1(results, prompt, paradigms, datasets, recipes)
+        wide = table1(results, prompt, paradigms, datasets, methods)
         write_paper_table(wide, results[results["prompt"] == prompt], f"Table 1 ({prompt} prompts): top-1 % "
                           "mean ± std over seeds (paper's number in brackets)", out_dir / f"table1_{prompt}")
     for name, paper in ablations.items():
         if name not in ABLATIONS:
             continue
-        wide, long = ablation_table(results, recipes, paper, name)
+        wide, long = ablation_table(results, methods, paper, name)
         write_paper_table(wide, long, f"{ABLATION_TITLES[name]}; top-1 % mean ± std (paper)", out_dir / name)
 
 

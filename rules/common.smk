@@ -1,14 +1,15 @@
-# Helpers, validation and target lists. No stage logic lives here.
+# The experiment, resolved once, and the helpers and target lists the rules plan from. No stage logic here.
+#
+# Rule params carry exactly what changes a rule's outputs (Snakemake re-runs a job when its params change).
+# How a job runs, not what it writes, is a resource instead, which is no rerun trigger: the device, the
+# torch threads and the batch sizes of inference. Every path and setting reaches the shell quoted (:q).
 
-import json
 import os
-from pathlib import Path
+import re
 
-from snakemake.utils import validate
-
-from air_core.recipes import grid_cells, methods_at, synthetic_needed
-from air_core.workflow_checks import check_config, check_config_schema, stop_if_models_missing
-from air_core.datasets_config import resolve_datasets
+from air_core.config import to_json
+from air_core.experiment import load_experiment
+from air_core.preflight import stop_if_models_missing
 
 # Jobs never download: models come from the local caches (rule fetch_models fills them).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -18,52 +19,40 @@ envvars:
     "HF_HUB_OFFLINE",
 
 
-resolve_datasets(config, os.path.join(workflow.basedir, "config", "datasets"))  # presets -> full settings
-check_config_schema(config, workflow.source_path("../config/schema.yaml"))  # one line per mistake
-validate(config, schema="../config/schema.yaml")  # fills the defaults
-check_config(config)
-
-R = config["results_dir"]
-DATASETS = list(config["datasets"])
-METHODS = config["methods"]
-SEEDS = config["seeds"]
+EXP = load_experiment(config, workflow.configfiles, os.path.join(workflow.basedir, "config", "datasets"))
+R = EXP.results_dir
+DATASETS = list(EXP.datasets)
+SEEDS = list(EXP.seeds)
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 RUN = f"{R}/{{d}}/runs/{{paradigm}}/{{prompt}}/{{method}}/seed{{seed}}"
 RESULTS_TABLE = f"{R}/tables/results.parquet"
-GRID = grid_cells(config)  # (paradigm, prompt, method) of every run, per dataset and seed
-THREADS = max(config["threads"], 1)  # torch threads per job; Snakemake caps it at --cores
 SCRIPTS = os.path.join(workflow.basedir, "workflow_scripts")  # works from any --directory
+# Torch threads of a job: a fixed count (threads > 0) is set by the script whatever --cores gives the job,
+# so a job's numbers do not depend on the machine; 0 leaves torch its default, the cores Snakemake gives
+# the job (OMP_NUM_THREADS), and schedules it on every core.
+TORCH_THREADS = EXP.threads
+THREADS = EXP.threads if EXP.threads > 0 else workflow.cores
+DEVICE = EXP.device
 
 
 wildcard_constraints:
-    d="|".join(DATASETS),
-    method="|".join(METHODS),
-    variant="lora|base",
+    d="|".join(map(re.escape, DATASETS)),
+    method="|".join(map(re.escape, EXP.methods)),
+    variant="|".join(map(re.escape, EXP.sd_variants)),
     shard=r"\d+",
     seed=r"\d+",
     paradigm="ul|ssl|trzsl",
     prompt="text|visual",
 
 
-def as_json(value):
-    """A setting for a script's command line (quoted with :q in the shell command)."""
-    return json.dumps(value, sort_keys=True)
-
-
-def dataset_settings(wildcards):
-    return as_json({"name": wildcards.d, **config["datasets"][wildcards.d]})
-
-
 def dataset_source(wildcards):
     """The drawn dataset's folder when the workflow makes the dataset, else nothing."""
-    from air_core.workflow_checks import made_by_workflow
-
-    ds = config["datasets"][wildcards.d]
-    if ds["layout"] == "shapes":
+    ds = EXP.datasets[wildcards.d]
+    if ds.layout == "shapes":
         return f"{R}/{wildcards.d}/source"
-    if made_by_workflow(ds.get("root"), R):  # a root the workflow draws (the toy world target dataset)
-        return os.path.normpath(ds["root"])
+    if EXP.made_by_workflow(ds.root):  # a root the workflow draws (the toy world target dataset)
+        return os.path.normpath(ds.root)
     return []
 
 
@@ -71,64 +60,53 @@ def model_inputs(kind):
     """The local files that models.clip (arch JSON, checkpoint) or models.diffusion (folder) name, as inputs
     of the rules that load them: a model made by a rule (the toy models, under results_dir) is waited for, a
     local one re-runs its users when it changes. Hub names and built-in tiny names: nothing."""
-    from air_core.workflow_checks import made_by_workflow
-
-    spec = config["models"][kind]
-    paths = [spec["arch"], spec.get("pretrained")] if kind == "clip" else [spec["id"]]
-    return [os.path.normpath(p) for p in paths if p and (made_by_workflow(p, R) or os.path.exists(p))]
+    paths = [EXP.clip.arch, EXP.clip.pretrained] if kind == "clip" else [EXP.diffusion.id]
+    return [os.path.normpath(p) for p in paths if p and (EXP.made_by_workflow(p) or os.path.exists(p))]
 
 
 def lora_weights(wildcards):
-    """The LoRA-tuned variant needs the adapter; the plain-SD variant (table 3) does not."""
-    if wildcards.variant == "lora":
-        return f"{R}/{wildcards.d}/lora/pytorch_lora_weights.safetensors"
-    return []
+    """A variant with a LoRA needs its adapter; plain SD (table 3's row without LoRA) does not."""
+    if EXP.sd_variants[wildcards.variant].lora is None:
+        return []
+    return f"{R}/{wildcards.d}/lora/{wildcards.variant}/pytorch_lora_weights.safetensors"
 
 
 def shard_indexes(wildcards):
-    n = config["generate"]["shards"]
-    return [f"{R}/{wildcards.d}/synthetic/{wildcards.variant}/shard{i}.parquet" for i in range(n)]
+    return [f"{R}/{wildcards.d}/synthetic/{wildcards.variant}/shard{i}.parquet" for i in range(EXP.generate_shards)]
 
 
-def run_recipe(method):
-    """A method's entry as its runs see it: where it runs (paradigms, prompts) is the grid's business, so
-    narrowing a recipe re-runs none of its runs."""
-    return {"name": method, **{k: v for k, v in METHODS[method].items() if k not in ("paradigms", "prompts")}}
+def run_recipe(wildcards):
+    """The resolved recipe of one run, as its params: what it computes, not where it runs or how tables name it."""
+    return EXP.recipe(wildcards.method, wildcards.d, wildcards.paradigm, wildcards.prompt)
 
 
 def synthetic_inputs(wildcards):
     """Synthetic features (prototypes are re-selected from them), only for recipes that read synthetic
     images; visual prompts also need the shard tables, which hold the images' paths. A recipe with
     real prototypes and no synthetic loss depends on no diffusion output."""
-    recipe = METHODS[wildcards.method]
-    if not synthetic_needed(recipe):
+    recipe = run_recipe(wildcards)
+    if not recipe.reads_synthetic:
         return {}
-    base = f"{R}/{wildcards.d}/synthetic/{recipe['synthetic']}"
+    base = f"{R}/{wildcards.d}/synthetic/{recipe.synthetic}"
     inputs = {"synthetic_features": f"{base}/features.parquet"}
     if wildcards.prompt == "visual":
-        inputs["synthetic_shards"] = [f"{base}/shard{i}.parquet" for i in range(config["generate"]["shards"])]
+        inputs["synthetic_shards"] = [f"{base}/shard{i}.parquet" for i in range(EXP.generate_shards)]
     return inputs
 
 
-def synthetic_variants():
-    """The SD variants (lora, base) some recipe reads synthetic images from."""
-    return sorted({m.get("synthetic", "lora") for m in METHODS.values() if synthetic_needed(m)})
-
-
 def diffusion_targets():
-    return [f"{R}/{d}/synthetic/{v}/prototypes.png" for d in DATASETS for v in synthetic_variants()]
+    return [f"{R}/{d}/synthetic/{v}/prototypes.png" for d in DATASETS for v in EXP.variants_read(d)]
 
 
 def run_metrics(datasets=None):
-    """Every run's metrics: per dataset and seed, each (paradigm, prompt, method) of the grid a recipe runs on."""
-    return [f"{RUN}/metrics.parquet".format(d=d, paradigm=paradigm, prompt=prompt, method=method, seed=seed)
-            for d in (DATASETS if datasets is None else datasets) for paradigm, prompt, method in GRID
-            for seed in SEEDS]
+    """Every run's metrics (of ``datasets`` only, when given)."""
+    return [f"{RUN}/metrics.parquet".format(d=r.dataset, paradigm=r.paradigm, prompt=r.prompt, method=r.method,
+                                            seed=r.seed) for r in EXP.runs(datasets)]
 
 
 def method_seeds(wildcards):
     """Every run of one (dataset, paradigm, prompt): (method, seed) pairs."""
-    return [(m, s) for m in methods_at(METHODS, wildcards.paradigm, wildcards.prompt) for s in SEEDS]
+    return [(m, s) for m in EXP.methods_at(wildcards.paradigm, wildcards.prompt, wildcards.d) for s in SEEDS]
 
 
 def confident_accuracy_tables(wildcards):

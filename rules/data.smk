@@ -1,7 +1,6 @@
 # Data: the dataset on disk -> manifest -> frozen CLIP features -> zero-shot probabilities.
 
-from air_core.datasets_config import manifest_settings
-
+from air_core.datasets_config import DataSource
 
 
 # Cheap CPU work: on a cluster these run on the submit host, not through the queue.
@@ -9,13 +8,14 @@ localrules:
     draw_shapes,
     manifest,
 
+
 rule draw_shapes:
-    """Draw the procedural shapes dataset (the demo's and the tests' data)."""
+    """Draw the procedural shapes dataset (the tests' data)."""
     output:
         directory(f"{R}/{{d}}/source"),
     params:
         script=f"{SCRIPTS}/draw_shapes.py",
-        dataset=lambda w: as_json({"name": w.d, "layout": "shapes", "shapes": config["datasets"][w.d]["shapes"]}),
+        shapes=lambda w: to_json(EXP.datasets[w.d].shapes),
     conda:
         "../envs/air.yaml"
     log:
@@ -23,7 +23,7 @@ rule draw_shapes:
     benchmark:
         f"{BENCH}/draw_shapes/{{d}}.tsv"
     shell:
-        "python {params.script} --dataset {params.dataset:q} --out {output} > {log} 2>&1"
+        "python {params.script:q} --shapes {params.shapes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule manifest:
@@ -36,8 +36,9 @@ rule manifest:
         skipped=f"{R}/{{d}}/data/skipped_images.parquet",
     params:
         script=f"{SCRIPTS}/manifest.py",
-        dataset=lambda w: as_json(manifest_settings(w.d, config["datasets"][w.d])),
-    threads: max(THREADS, 4)  # opening every image is I/O-bound
+        source=lambda w: to_json(DataSource.of(EXP.datasets[w.d])),  # only what changes the manifest
+        drawn=lambda w, input: input.source or "",  # the folder when the workflow draws the dataset
+    threads: 4  # opening every image is I/O-bound; the manifest does not depend on the thread count
     conda:
         "../envs/air.yaml"
     log:
@@ -45,8 +46,8 @@ rule manifest:
     benchmark:
         f"{BENCH}/manifest/{{d}}.tsv"
     shell:
-        "python {params.script} --dataset {params.dataset:q} --source '{input.source}' --threads {threads} "
-        "--manifest {output.manifest} --classes {output.classes} --skipped {output.skipped} > {log} 2>&1"
+        "python {params.script:q} --source {params.source:q} --drawn={params.drawn:q} --workers {threads} "
+        "--manifest {output.manifest:q} --classes {output.classes:q} --skipped {output.skipped:q} > {log:q} 2>&1"
 
 
 rule encode_real:
@@ -58,11 +59,12 @@ rule encode_real:
         features=f"{R}/{{d}}/features/real.parquet",
     params:
         script=f"{SCRIPTS}/encode_real.py",
-        device=config["device"],
-        clip=as_json(config["models"]["clip"]),
-        batch_size=config["encode"]["batch_size"],
+        clip=to_json(EXP.clip),
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+        batch_size=EXP.encode_batch_size,
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -71,13 +73,13 @@ rule encode_real:
     benchmark:
         f"{BENCH}/encode_real/{{d}}.tsv"
     shell:
-        "python {params.script} --clip {params.clip:q} --manifest {input.manifest} "
-        "--batch-size {params.batch_size} --device {params.device} --threads {threads} "
-        "--out {output.features} > {log} 2>&1"
+        "python {params.script:q} --clip {params.clip:q} --manifest {input.manifest:q} "
+        "--batch-size {resources.batch_size} --device {resources.device:q} --threads {resources.torch_threads} "
+        "--out {output.features:q} > {log:q} 2>&1"
 
 
 rule zero_shot:
-    """Zero-shot probabilities (eq. 1) and the top-K per class set that LoRA trains on (eq. 2-3)."""
+    """Zero-shot probabilities (eq. 1) of every image and the text classifier "a photo of a {class}"."""
     input:
         manifest=rules.manifest.output.manifest,
         classes=rules.manifest.output.classes,
@@ -86,13 +88,12 @@ rule zero_shot:
     output:
         probs=f"{R}/{{d}}/zero_shot/probs.parquet",
         text_features=f"{R}/{{d}}/zero_shot/text_features.safetensors",
-        lora_set=f"{R}/{{d}}/zero_shot/lora_set.parquet",
     params:
         script=f"{SCRIPTS}/zero_shot.py",
-        clip=as_json(config["models"]["clip"]),
-        template=config["prompt_template"],
-        description=lambda w: config["datasets"][w.d]["description"],
-        top_k=config["lora"]["top_k"],
+        clip=to_json(EXP.clip),
+        template=EXP.prompt_template,
+    resources:
+        torch_threads=TORCH_THREADS,
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -101,7 +102,7 @@ rule zero_shot:
     benchmark:
         f"{BENCH}/zero_shot/{{d}}.tsv"
     shell:
-        "python {params.script} --clip {params.clip:q} --manifest {input.manifest} "
-        "--classes {input.classes} --features {input.features} --template {params.template:q} "
-        "--description {params.description:q} --top-k {params.top_k} --threads {threads} "
-        "--probs {output.probs} --text-features {output.text_features} --lora-set {output.lora_set} > {log} 2>&1"
+        "python {params.script:q} --clip {params.clip:q} --template={params.template:q} "
+        "--manifest {input.manifest:q} --classes {input.classes:q} --features {input.features:q} "
+        "--threads {resources.torch_threads} --probs {output.probs:q} --text-features {output.text_features:q} "
+        "> {log:q} 2>&1"

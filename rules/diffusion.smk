@@ -1,34 +1,41 @@
-# Diffusion, once per dataset and shared by every run: LoRA on the top-K set, M images per
-# class in class shards, and one prototype per class (eq. 6).
+# Diffusion, once per dataset and SD variant (sd_variants), shared by every run that reads the variant:
+# LoRA on the top-K zero-shot set, M images per class in class shards, one prototype per class (eq. 6).
 
 
 rule train_lora:
-    """Fine-tune SD's UNet with LoRA on the zero-shot pseudo-labelled set (eq. 4)."""
+    """Fine-tune SD's UNet with LoRA on the variant's top-K zero-shot pseudo-labelled images (eq. 2-4)."""
     input:
-        lora_set=rules.zero_shot.output.lora_set,
+        manifest=rules.manifest.output.manifest,
+        classes=rules.manifest.output.classes,
+        probs=rules.zero_shot.output.probs,
         sd_files=model_inputs("diffusion"),
     output:
-        weights=f"{R}/{{d}}/lora/pytorch_lora_weights.safetensors",
-        loss=f"{R}/{{d}}/lora/loss.parquet",
+        weights=f"{R}/{{d}}/lora/{{variant}}/pytorch_lora_weights.safetensors",
+        lora_set=f"{R}/{{d}}/lora/{{variant}}/lora_set.parquet",
+        loss=f"{R}/{{d}}/lora/{{variant}}/loss.parquet",
     params:
         script=f"{SCRIPTS}/train_lora.py",
-        device=config["device"],
-        precision=config["diffusion_precision"],
-        diffusion=as_json(config["models"]["diffusion"]),
-        lora=as_json(config["lora"]),
+        diffusion=to_json(EXP.diffusion),
+        precision=EXP.diffusion_precision,
+        lora=lambda w: to_json(EXP.sd_variants[w.variant].lora),
+        description=lambda w: EXP.datasets[w.d].description,
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
     threads: THREADS
     conda:
         "../envs/air.yaml"
     log:
-        f"{LOGS}/train_lora/{{d}}.log",
+        f"{LOGS}/train_lora/{{d}}_{{variant}}.log",
     benchmark:
-        f"{BENCH}/train_lora/{{d}}.tsv"
+        f"{BENCH}/train_lora/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script} --diffusion {params.diffusion:q} --lora {params.lora:q} "
-        "--lora-set {input.lora_set} --device {params.device} --precision {params.precision} "
-        "--threads {threads} --weights {output.weights} --loss {output.loss} > {log} 2>&1"
+        "python {params.script:q} --diffusion {params.diffusion:q} --lora={params.lora:q} "
+        "--description={params.description:q} --manifest {input.manifest:q} --classes {input.classes:q} "
+        "--probs {input.probs:q} --precision {params.precision:q} --device {resources.device:q} "
+        "--threads {resources.torch_threads} --weights {output.weights:q} --lora-set {output.lora_set:q} "
+        "--loss {output.loss:q} > {log:q} 2>&1"
 
 
 rule generate:
@@ -42,13 +49,17 @@ rule generate:
         images=directory(f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}"),
     params:
         script=f"{SCRIPTS}/generate.py",
-        device=config["device"],
-        precision=config["diffusion_precision"],
-        diffusion=as_json(config["models"]["diffusion"]),
-        generate=as_json(config["generate"]),
-        description=lambda w: config["datasets"][w.d]["description"],
+        diffusion=to_json(EXP.diffusion),
+        precision=EXP.diffusion_precision,
+        generate=lambda w: to_json(EXP.sd_variants[w.variant].generate),
+        shards=EXP.generate_shards,  # which classes a shard makes: the shard's files depend on it
+        description=lambda w: EXP.datasets[w.d].description,
+        lora=lambda w, input: input.lora or "",
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+        batch_size=EXP.generate_batch_size,  # images per pipeline call: each image has its own seed
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -57,11 +68,11 @@ rule generate:
     benchmark:
         f"{BENCH}/generate/{{d}}_{{variant}}_shard{{shard}}.tsv"
     shell:
-        "python {params.script} --diffusion {params.diffusion:q} --generate {params.generate:q} "
-        "--classes {input.classes} --lora '{input.lora}' --description {params.description:q} "
-        "--variant {wildcards.variant} --shard {wildcards.shard} --device {params.device} "
-        "--precision {params.precision} "
-        "--threads {threads} --images {output.images} --index {output.index} > {log} 2>&1"
+        "python {params.script:q} --diffusion {params.diffusion:q} --generate {params.generate:q} "
+        "--shards {params.shards} --shard {wildcards.shard} --variant {wildcards.variant:q} "
+        "--description={params.description:q} --classes {input.classes:q} --lora={params.lora:q} "
+        "--precision {params.precision:q} --device {resources.device:q} --threads {resources.torch_threads} "
+        "--batch-size {resources.batch_size} --images {output.images:q} --index {output.index:q} > {log:q} 2>&1"
 
 
 rule select:
@@ -77,11 +88,12 @@ rule select:
         grid=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.png",
     params:
         script=f"{SCRIPTS}/select_prototypes.py",
-        device=config["device"],
-        clip=as_json(config["models"]["clip"]),
-        batch_size=config["encode"]["batch_size"],
+        clip=to_json(EXP.clip),
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+        batch_size=EXP.encode_batch_size,
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -90,7 +102,7 @@ rule select:
     benchmark:
         f"{BENCH}/select/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script} --clip {params.clip:q} --shards {input.shards} "
-        "--classes {input.classes} --text-features {input.text_features} --batch-size {params.batch_size} "
-        "--device {params.device} --threads {threads} --features {output.features} "
-        "--prototypes {output.prototypes} --grid {output.grid} > {log} 2>&1"
+        "python {params.script:q} --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} "
+        "--text-features {input.text_features:q} --batch-size {resources.batch_size} "
+        "--device {resources.device:q} --threads {resources.torch_threads} --features {output.features:q} "
+        "--prototypes {output.prototypes:q} --grid {output.grid:q} > {log:q} 2>&1"

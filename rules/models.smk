@@ -11,8 +11,8 @@ rule fetch_models:
     output:
         f"{R}/models/fetched.json",
     params:
-        clip=as_json(config["models"]["clip"]),
-        diffusion=as_json(config["models"]["diffusion"]),
+        clip=to_json(EXP.clip),
+        diffusion=to_json(EXP.diffusion),
     conda:
         "../envs/air.yaml"
     log:
@@ -21,8 +21,8 @@ rule fetch_models:
         f"{BENCH}/fetch_models/fetch_models.tsv"
     shell:
         "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
-        "--diffusion {params.diffusion:q} --out {output} > {log} 2>&1"
+        "--diffusion {params.diffusion:q} --out {output:q} > {log:q} 2>&1"
 
 
 onstart:
-    stop_if_models_missing(config, workflow.dag)
+    stop_if_models_missing(EXP, workflow.dag)

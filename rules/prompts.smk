@@ -1,7 +1,7 @@
 # Per run (dataset, paradigm, prompt, method, seed): iterative prompt training, then evaluation.
-# A method is a recipe in config (methods.<name>); train_prompts resolves it against its base
-# method's protocol defaults and the dataset's CPL thresholds (air_core.recipes) and records the
-# result in settings.json.
+# A method is a recipe in config (methods.<name>); its run's params are the recipe resolved for the run
+# (air_core.recipes: the base method's reference settings, the dataset's CPL thresholds, the recipe's keys),
+# which the run records in settings.json.
 
 
 rule train_prompts:
@@ -22,15 +22,15 @@ rule train_prompts:
         settings=f"{RUN}/settings.json",
     params:
         script=f"{SCRIPTS}/train_prompts.py",
-        clip=as_json(config["models"]["clip"]),
-        device=config["device"],
-        recipe=lambda w: as_json(run_recipe(w.method)),
-        dataset=dataset_settings,
+        clip=to_json(EXP.clip),
+        recipe=lambda w: to_json(run_recipe(w)),
         synthetic=lambda w, input: input.get("synthetic_features", ""),
         shards=lambda w, input: input.get("synthetic_shards", []),
         out_dir=lambda w, output: os.path.dirname(output.prompt),
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -39,11 +39,11 @@ rule train_prompts:
     benchmark:
         f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python {params.script} --clip {params.clip:q} --recipe {params.recipe:q} --dataset {params.dataset:q} "
+        "python {params.script:q} --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} "
         "--paradigm {wildcards.paradigm} --prompt {wildcards.prompt} --seed {wildcards.seed} "
-        "--manifest {input.manifest} --features {input.features} --text-features {input.text_features} "
-        "--synthetic '{params.synthetic}' --synthetic-shards {params.shards} --device {params.device} "
-        "--threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        "--manifest {input.manifest:q} --features {input.features:q} --text-features {input.text_features:q} "
+        "--synthetic={params.synthetic:q} --synthetic-shards {params.shards:q} --device {resources.device:q} "
+        "--threads {resources.torch_threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -61,10 +61,11 @@ rule evaluate:
         metrics=f"{RUN}/metrics.parquet",
     params:
         script=f"{SCRIPTS}/evaluate.py",
-        clip=as_json(config["models"]["clip"]),
-        device=config["device"],
+        clip=to_json(EXP.clip),
     resources:
         gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
     conda:
         "../envs/air.yaml"
     log:
@@ -72,9 +73,8 @@ rule evaluate:
     benchmark:
         f"{BENCH}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python {params.script} --manifest {input.manifest} --features {input.features} "
-        "--classifier {input.classifier} --prompt-file {input.prompt} --settings {input.settings} "
-        "--clip {params.clip:q} --device {params.device} --split {input.split} "
-        "--pseudo-labels {input.pseudo_labels} --dataset {wildcards.d} --paradigm {wildcards.paradigm} "
-        "--prompt {wildcards.prompt} --method {wildcards.method} --seed {wildcards.seed} "
-        "--predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+        "python {params.script:q} --manifest {input.manifest:q} --features {input.features:q} "
+        "--classifier {input.classifier:q} --prompt-file {input.prompt:q} --settings {input.settings:q} "
+        "--clip {params.clip:q} --device {resources.device:q} --threads {resources.torch_threads} "
+        "--split {input.split:q} --pseudo-labels {input.pseudo_labels:q} --predictions {output.predictions:q} "
+        "--metrics {output.metrics:q} > {log:q} 2>&1"

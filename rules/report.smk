@@ -7,19 +7,26 @@ RESULTS_INDEX = f"{R}/README.md"
 
 
 # The prototypes shown in the t-SNE beside the real and text embeddings: the LoRA variant's when made.
-TSNE_VARIANT = "lora" if "lora" in synthetic_variants() else next(iter(synthetic_variants()), None)
+def tsne_prototypes(wildcards):
+    """The prototypes drawn beside the real and text embeddings: the lora variant's when made, else the first read."""
+    variants = EXP.variants_read(wildcards.d)
+    variant = "lora" if "lora" in variants else next(iter(variants), None)
+    return [f"{R}/{wildcards.d}/synthetic/{variant}/prototypes.parquet"] if variant else []
+
+
+def lora_variants(d):
+    return [v for v in EXP.variants_read(d) if EXP.sd_variants[v].lora is not None]
 
 
 # Every figure of the report and the results index (rule all asks for them).
 REPORT_TARGETS = (
     expand(f"{PLOTS}/{{name}}.png", d=DATASETS, name=["zero_shot_confusion", "tsne"])
-    + expand(f"{PLOTS}/synthetic_{{variant}}.png", d=DATASETS, variant=synthetic_variants())
-    + expand(f"{PLOTS}/lora_loss.png", d=DATASETS if "lora" in synthetic_variants() else [])
-    + expand(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", d=DATASETS, paradigm=config["paradigms"],
-             prompt=config["prompts"])
-    + [f"{PLOTS}/training_{{paradigm}}_{{prompt}}_{{method}}.png".format(d=d, paradigm=paradigm, prompt=prompt,
-                                                                       method=method)
-       for d in DATASETS for paradigm, prompt, method in GRID]
+    + [f"{PLOTS}/synthetic_{v}.png".format(d=d) for d in DATASETS for v in EXP.variants_read(d)]
+    + [f"{PLOTS}/lora_loss_{v}.png".format(d=d) for d in DATASETS for v in lora_variants(d)]
+    + expand(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", d=DATASETS, paradigm=EXP.paradigms,
+             prompt=EXP.prompts)
+    + [f"{PLOTS}/training_{r.paradigm}_{r.prompt}_{r.method}.png".format(d=r.dataset)
+       for r in EXP.runs() if r.seed == SEEDS[0]]
     + [RESULTS_INDEX]
 )
 
@@ -52,6 +59,7 @@ rule plot_zero_shot:
                subcategory="1 zero-shot pseudo-labels"),
     params:
         script=f"{SCRIPTS}/plot_zero_shot.py",
+        title=lambda w: f"Zero-shot pseudo-labels, {w.d} train pool",
     conda:
         "../envs/air.yaml"
     log:
@@ -59,8 +67,8 @@ rule plot_zero_shot:
     benchmark:
         f"{BENCH}/plot_zero_shot/{{d}}.tsv"
     shell:
-        "python {params.script} --manifest {input.manifest} --classes {input.classes} --probs {input.probs} "
-        "--title 'Zero-shot pseudo-labels, {wildcards.d} train pool' --out {output} > {log} 2>&1"
+        "python {params.script:q} --manifest {input.manifest:q} --classes {input.classes:q} --probs {input.probs:q} "
+        "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_lora_loss:
@@ -68,19 +76,19 @@ rule plot_lora_loss:
     input:
         loss=rules.train_lora.output.loss,
     output:
-        report(f"{PLOTS}/lora_loss.png", caption="../report/lora_loss.rst", category="{d}",
+        report(f"{PLOTS}/lora_loss_{{variant}}.png", caption="../report/lora_loss.rst", category="{d}",
                subcategory="2 diffusion"),
     params:
         script=f"{SCRIPTS}/plot_lora_loss.py",
+        title=lambda w: f"LoRA fine-tuning ({w.variant}), {w.d}",
     conda:
         "../envs/air.yaml"
     log:
-        f"{LOGS}/plot_lora_loss/{{d}}.log",
+        f"{LOGS}/plot_lora_loss/{{d}}_{{variant}}.log",
     benchmark:
-        f"{BENCH}/plot_lora_loss/{{d}}.tsv"
+        f"{BENCH}/plot_lora_loss/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script} --loss {input.loss} --title 'LoRA fine-tuning, {wildcards.d}' "
-        "--out {output} > {log} 2>&1"
+        "python {params.script:q} --loss {input.loss:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_synthetic:
@@ -95,6 +103,7 @@ rule plot_synthetic:
     params:
         script=f"{SCRIPTS}/plot_synthetic.py",
         per_class=6,
+        title=lambda w: f"Synthetic images ({w.variant}), {w.d}",
     conda:
         "../envs/air.yaml"
     log:
@@ -102,8 +111,8 @@ rule plot_synthetic:
     benchmark:
         f"{BENCH}/plot_synthetic/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script} --shards {input.shards} --per-class {params.per_class} "
-        "--title 'Synthetic images ({wildcards.variant}), {wildcards.d}' --out {output} > {log} 2>&1"
+        "python {params.script:q} --shards {input.shards:q} --per-class {params.per_class} "
+        "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_tsne:
@@ -113,12 +122,16 @@ rule plot_tsne:
         classes=rules.manifest.output.classes,
         features=rules.encode_real.output.features,
         text_features=rules.zero_shot.output.text_features,
-        prototypes=[f"{R}/{{d}}/synthetic/{TSNE_VARIANT}/prototypes.parquet"] if TSNE_VARIANT else [],
+        prototypes=tsne_prototypes,
     output:
         report(f"{PLOTS}/tsne.png", caption="../report/tsne.rst", category="{d}", subcategory="3 embeddings"),
     params:
         script=f"{SCRIPTS}/plot_tsne.py",
         max_points=1000,
+        prototypes=lambda w, input: input.prototypes or "",
+        title=lambda w: f"t-SNE of CLIP embeddings, {w.d}",
+    resources:
+        torch_threads=TORCH_THREADS,
     threads: THREADS
     conda:
         "../envs/air.yaml"
@@ -127,9 +140,10 @@ rule plot_tsne:
     benchmark:
         f"{BENCH}/plot_tsne/{{d}}.tsv"
     shell:
-        "python {params.script} --manifest {input.manifest} --classes {input.classes} --features {input.features} "
-        "--text-features {input.text_features} --prototypes '{input.prototypes}' --max-points {params.max_points} "
-        "--threads {threads} --title 't-SNE of CLIP embeddings, {wildcards.d}' --out {output} > {log} 2>&1"
+        "python {params.script:q} --manifest {input.manifest:q} --classes {input.classes:q} "
+        "--features {input.features:q} --text-features {input.text_features:q} --prototypes={params.prototypes:q} "
+        "--max-points {params.max_points} --threads {resources.torch_threads} --title {params.title:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule plot_pseudo_labels:
@@ -143,6 +157,7 @@ rule plot_pseudo_labels:
         script=f"{SCRIPTS}/plot_pseudo_labels.py",
         methods=lambda w: [m for m, _ in method_seeds(w)],
         seeds=lambda w: [s for _, s in method_seeds(w)],
+        title=lambda w: f"Most confident pseudo-labels per class, {w.d} {w.paradigm} {w.prompt}",
     conda:
         "../envs/air.yaml"
     log:
@@ -150,9 +165,8 @@ rule plot_pseudo_labels:
     benchmark:
         f"{BENCH}/plot_pseudo_labels/{{d}}_{{paradigm}}_{{prompt}}.tsv"
     shell:
-        "python {params.script} --tables {input.tables} --methods {params.methods} --seeds {params.seeds} "
-        "--title 'Most confident pseudo-labels per class, {wildcards.d} {wildcards.paradigm} {wildcards.prompt}' "
-        "--out {output} > {log} 2>&1"
+        "python {params.script:q} --tables {input.tables:q} --methods {params.methods:q} --seeds {params.seeds} "
+        "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_training:
@@ -165,6 +179,7 @@ rule plot_training:
     params:
         script=f"{SCRIPTS}/plot_training.py",
         seeds=SEEDS,
+        title=lambda w: f"Prompt training, {w.method}, {w.d} {w.paradigm} {w.prompt}",
     conda:
         "../envs/air.yaml"
     log:
@@ -172,9 +187,8 @@ rule plot_training:
     benchmark:
         f"{BENCH}/plot_training/{{d}}_{{paradigm}}_{{prompt}}_{{method}}.tsv"
     shell:
-        "python {params.script} --histories {input.histories} --seeds {params.seeds} "
-        "--title 'Prompt training, {wildcards.method}, {wildcards.d} {wildcards.paradigm} {wildcards.prompt}' "
-        "--out {output} > {log} 2>&1"
+        "python {params.script:q} --histories {input.histories:q} --seeds {params.seeds} "
+        "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule results_index:
@@ -185,8 +199,8 @@ rule results_index:
         RESULTS_INDEX,
     params:
         script=f"{SCRIPTS}/write_readme.py",
-        settings=as_json({"dataset": DATASETS, "paradigm": config["paradigms"], "prompt": config["prompts"],
-                          "method": list(METHODS), "seed": SEEDS, "variant": synthetic_variants()}),
+        settings=to_json({"dataset": DATASETS, "paradigm": EXP.paradigms, "prompt": EXP.prompts,
+                          "method": list(EXP.methods), "seed": SEEDS, "variant": list(EXP.sd_variants)}),
     conda:
         "../envs/air.yaml"
     log:
@@ -194,4 +208,4 @@ rule results_index:
     benchmark:
         f"{BENCH}/results_index/results_index.tsv"
     shell:
-        "python {params.script} --docs {input.docs} --settings {params.settings:q} --out {output} > {log} 2>&1"
+        "python {params.script:q} --docs {input.docs:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

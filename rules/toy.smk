@@ -5,15 +5,15 @@
 # with the usual loaders and waits for them (model_inputs in common.smk); the target dataset is an
 # imagefolder entry of `datasets` whose root is this file's target folder (dataset_source in common.smk).
 
-if "toy_world" in config:
+if EXP.toy_world:
     TOY = os.path.normpath(f"{R}/toy")
-    TOY_CONFIG = config["toy_world"]
+    TOY_CONFIG = EXP.toy_world
     TOY_TARGET = f"{TOY}/target"
     # Dataset entries that read the toy target: the demo's table is made for each.
-    TOY_DATASETS = [d for d in DATASETS if os.path.normpath(str(config["datasets"][d]["root"])) == TOY_TARGET]
+    TOY_DATASETS = [d for d in DATASETS if os.path.normpath(str(EXP.datasets[d].root)) == TOY_TARGET]
     VAE_KEYS = ("seed", "unet_images_per_class")  # with vae_*: the settings rule toy_vae depends on
-    # eq. 7's lambda of the AiR recipe, for the table's fused pseudo-label rows.
-    TOY_LAMBDA = next((m["fusion_lambda"] for m in METHODS.values() if m["fusion_lambda"] > 0), 1.0)
+    # eq. 7's lambda of the first recipe that fuses, for the table's fused pseudo-label rows.
+    TOY_LAMBDA = next(r.fusion_lambda for r in (m.recipe() for m in EXP.methods.values()) if r.fuses)
 
     # Cheap: on a cluster the table is written on the submit host.
     localrules:
@@ -26,7 +26,7 @@ if "toy_world" in config:
             target=directory(TOY_TARGET),
         params:
             script=f"{SCRIPTS}/toy_world.py",
-            world=as_json(TOY_CONFIG["world"]),
+            world=to_json(TOY_CONFIG["world"]),
         threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
         conda:
             "../envs/air.yaml"
@@ -35,8 +35,8 @@ if "toy_world" in config:
         benchmark:
             f"{BENCH}/toy_world/toy_world.tsv"
         shell:
-            "python {params.script} --world {params.world:q} --workers {threads} --source {output.source} "
-            "--target {output.target} > {log} 2>&1"
+            "python {params.script:q} --world {params.world:q} --workers {threads} --source {output.source:q} "
+            "--target {output.target:q} > {log:q} 2>&1"
 
     rule toy_clip:
         """Pretrain the toy CLIP on the source world: open_clip model config + safetensors checkpoint."""
@@ -49,7 +49,7 @@ if "toy_world" in config:
             summary=f"{TOY}/clip/summary.json",
         params:
             script=f"{SCRIPTS}/toy_clip.py",
-            clip=as_json(TOY_CONFIG["clip"]),
+            clip=to_json(TOY_CONFIG["clip"]),
             threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
         threads: TOY_CONFIG["threads"]
         conda:
@@ -59,9 +59,9 @@ if "toy_world" in config:
         benchmark:
             f"{BENCH}/toy_clip/toy_clip.tsv"
         shell:
-            "python {params.script} --clip {params.clip:q} --source {input.source} --threads {params.threads} "
-            "--model-config {output.model_config} --checkpoint {output.checkpoint} --history {output.history} "
-            "--summary {output.summary} > {log} 2>&1"
+            "python {params.script:q} --clip {params.clip:q} --source {input.source:q} --threads {params.threads} "
+            "--model-config {output.model_config:q} --checkpoint {output.checkpoint:q} --history {output.history:q} "
+            "--summary {output.summary:q} > {log:q} 2>&1"
 
     rule toy_vae:
         """Pretrain the toy SD's VAE on the source world (beside the toy CLIP); keep every image's latents."""
@@ -73,7 +73,7 @@ if "toy_world" in config:
             history=f"{TOY}/vae_history.parquet",
         params:
             script=f"{SCRIPTS}/toy_vae.py",
-            sd=as_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
+            sd=to_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
             threads=TOY_CONFIG["threads"],
         threads: TOY_CONFIG["threads"]
         conda:
@@ -83,8 +83,8 @@ if "toy_world" in config:
         benchmark:
             f"{BENCH}/toy_vae/toy_vae.tsv"
         shell:
-            "python {params.script} --sd {params.sd:q} --source {input.source} --threads {params.threads} "
-            "--vae {output.vae} --latents {output.latents} --history {output.history} > {log} 2>&1"
+            "python {params.script:q} --sd {params.sd:q} --source {input.source:q} --threads {params.threads} "
+            "--vae {output.vae:q} --latents {output.latents:q} --history {output.history:q} > {log:q} 2>&1"
 
     rule toy_sd:
         """Pretrain the toy SD's UNet on the VAE's latents, conditioned on the toy CLIP's frozen text tower;
@@ -100,7 +100,7 @@ if "toy_world" in config:
             history=f"{TOY}/sd_history.parquet",
         params:
             script=f"{SCRIPTS}/toy_sd.py",
-            sd=as_json(TOY_CONFIG["sd"]),
+            sd=to_json(TOY_CONFIG["sd"]),
             threads=TOY_CONFIG["threads"],
         threads: TOY_CONFIG["threads"]
         conda:
@@ -110,9 +110,9 @@ if "toy_world" in config:
         benchmark:
             f"{BENCH}/toy_sd/toy_sd.tsv"
         shell:
-            "python {params.script} --sd {params.sd:q} --source {input.source} --vae {input.vae} "
-            "--latents {input.latents} --clip-config {input.clip_config} --clip-checkpoint {input.clip_checkpoint} "
-            "--threads {params.threads} --out {output.pipeline} --history {output.history} > {log} 2>&1"
+            "python {params.script:q} --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} "
+            "--latents {input.latents:q} --clip-config {input.clip_config:q} --clip-checkpoint {input.clip_checkpoint:q} "
+            "--threads {params.threads} --out {output.pipeline:q} --history {output.history:q} > {log:q} 2>&1"
 
     rule toy_report:
         """The demo's numbers side by side: zero-shot, SD class agreement, pseudo-label and final accuracies."""
@@ -136,10 +136,10 @@ if "toy_world" in config:
         benchmark:
             f"{BENCH}/toy_report/{{d}}.tsv"
         shell:
-            "python {params.script} --dataset {wildcards.d} --manifest {input.manifest} --features {input.features} "
-            "--text-features {input.text_features} --synthetic {input.synthetic} --metrics {input.metrics} "
-            "--clip-summary {input.clip_summary} --fusion-lambda {params.fusion_lambda} --table {output.table} "
-            "--markdown {output.markdown} > {log} 2>&1"
+            "python {params.script:q} --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} "
+            "--text-features {input.text_features:q} --synthetic {input.synthetic:q} --metrics {input.metrics:q} "
+            "--clip-summary {input.clip_summary:q} --fusion-lambda {params.fusion_lambda} --table {output.table:q} "
+            "--markdown {output.markdown:q} > {log:q} 2>&1"
 
     # `rule all` asks for the report's targets; the demo's table is one of them.
     REPORT_TARGETS += expand(rules.toy_report.output.markdown, d=TOY_DATASETS)

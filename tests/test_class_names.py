@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.names import check_distinct_names, clip_tokens, read_class_names, slugify
 from air_core.data.readers import read_dataset
 

@@ -9,7 +9,8 @@ from PIL import Image
 
 from air_core.artifacts import check_table, to_table
 from air_core.config import ShapesConfig
-from air_core.data.imagefolder import DatasetError, class_table, read_class_names, read_image_folder
+from air_core.errors import DatasetError
+from air_core.data.imagefolder import class_table, read_class_names, read_image_folder
 from air_core.data.names import slugify
 from air_core.data.shapes import COLOURS, SHAPES, class_names, write_shapes_dataset
 

@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from air_core.datasets_config import DataSource, available_presets, load_preset, resolve_datasets, resolve_preset
-from air_core.workflow_checks import ConfigError, schema_errors
+from air_core.errors import ConfigError
+from air_core.config_checks import schema_errors
+from air_core.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
@@ -41,7 +43,7 @@ def test_preset_cpl_thresholds_are_the_protocol_table(name):
 
 
 def _config(datasets: dict) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
     config["datasets"] = datasets
     return config
 
@@ -60,11 +62,11 @@ def test_a_user_enables_the_five_datasets_with_one_line_each(tmp_path):
         assert ds["root"] == str(tmp_path / folder) and Path(ds["class_names"]).is_absolute()
         assert ds["layout"] == name and ds["cpl"]["visual"]["trzsl"]["alpha"] == CPL[name][1][0]
     assert config["datasets"]["eurosat"]["description"] == "A satellite photo:"  # the entry's own keys win
-    source = DataSource.from_settings({"name": "eurosat", **config["datasets"]["eurosat"]})
-    assert (source.layout, source.on_unreadable, source.root) == ("eurosat", "error", str(tmp_path / "EuroSAT"))
     again = copy.deepcopy(config)
     resolve_datasets(again)
     assert again == config  # resolving twice changes nothing
+    source = DataSource.of(load_experiment(config).datasets["eurosat"])
+    assert (source.layout, source.on_unreadable, source.root) == ("eurosat", "error", str(tmp_path / "EuroSAT"))
 
 
 def test_an_entry_overrides_part_of_the_cpl_thresholds(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from air_core.data.benchmarks import EUROSAT_FOLDERS
-from air_core.data.imagefolder import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.readers import LAYOUTS, drop_unreadable, image_problem, read_dataset
 
 NAMES_DIR = Path(__file__).resolve().parents[1] / "config" / "class_names"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from air_core.artifacts import read_table
-from air_core.data.imagefolder import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.manifest_file import read_manifest_file
 from air_core.data.readers import read_dataset
 

@@ -11,8 +11,9 @@ from air_core.encode import encode_images
 from air_core.evaluate import paper_rows, paradigm_metrics, visual_test_features
 from air_core.recipes import resolve_recipe
 from air_core.relabel import most_confident, relabel
-from air_core.run_data import TrainingData, real_prototype_rows, training_data
-from air_core.train import TrainingResult, confident_accuracy_columns, train_iterations
+from air_core.run_inputs import TrainingData, real_prototype_rows, training_data
+from air_core.rounds import TrainingResult, train_iterations
+from air_core.run_outputs import confident_accuracy_columns
 from air_core.visual_prompts import cache_images
 
 

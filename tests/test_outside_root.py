@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from air_core.data.benchmarks import EUROSAT_FOLDERS
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.readers import read_dataset
-from air_core.datasets_config import DataSource, manifest_settings
-from air_core.workflow_checks import schema_errors
+from air_core.config import DatasetConfig
+from air_core.datasets_config import DataSource
+from air_core.config_checks import schema_errors
 from tests.test_datasets import _put, build_eurosat, build_resisc45, build_split_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,5 +135,5 @@ def test_allow_outside_root_is_a_documented_boolean_that_defaults_to_false():
         errors = schema_errors(config, schema)
         assert (errors == []) is ok, errors
         assert ok or any("allow_outside_root" in line for line in errors)
-    assert DataSource.from_settings({"name": "d"}).allow_outside_root is False
-    assert manifest_settings("d", {"allow_outside_root": True})["allow_outside_root"] is True
+    assert DataSource.of(DatasetConfig(name="d", layout="imagefolder")).allow_outside_root is False
+    assert DataSource.of(DatasetConfig(name="d", layout="imagefolder", allow_outside_root=True)).allow_outside_root

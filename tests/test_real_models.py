@@ -11,9 +11,11 @@ from air_core.config import ClipSpec, DiffusionSpec
 from air_core.models.availability import clip_problem, diffusion_problem
 from air_core.models.clip import load_clip
 from air_core.models.diffusion import load_pipeline
-from air_core.models.errors import ModelNotFoundError
-from air_core.workflow_checks import missing_models
+from air_core.errors import ModelNotFoundError
+from air_core.experiment import load_experiment
+from air_core.preflight import missing_models
 from tests.fake_hub import SD_ID, add_clip_vit_b_32, add_stable_diffusion
+from tests.helpers import tiny_config
 
 CLIP = ClipSpec(arch="ViT-B-32", pretrained="openai")
 SD = DiffusionSpec(id=SD_ID)
@@ -38,9 +40,11 @@ def test_missing_models_name_the_model_the_place_and_the_command(tmp_path):
         load_clip(ClipSpec(arch="ViT-B-32", pretrained="no-such-tag"))
     with pytest.raises(ModelNotFoundError, match="unknown CLIP architecture"):
         load_clip(ClipSpec(arch="ViT-B-99", pretrained=None))
-    config = {"models": {"clip": {"arch": "ViT-B-32", "pretrained": "laion400m_e31"}, "diffusion": {"id": "x/y"}}}
-    assert len(missing_models(config, {"encode_real", "generate"})) == 2
-    assert missing_models(config, {"aggregate"}) == []  # rules that load no model need none
+    config = tiny_config(tmp_path / "results")
+    config["models"] = {"clip": {"arch": "ViT-B-32", "pretrained": "laion400m_e31"}, "diffusion": {"id": "x/y"}}
+    exp = load_experiment(config)
+    assert len(missing_models(exp, {"encode_real", "generate"})) == 2
+    assert missing_models(exp, {"aggregate"}) == []  # rules that load no model need none
 
 
 def test_clip_vit_b_32_openai_loads_by_name_from_the_hub_cache(hub_cache):

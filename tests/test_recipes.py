@@ -6,8 +6,10 @@ import jsonschema
 import pytest
 import yaml
 
-from air_core.recipes import BASE_DEFAULTS, dataset_cpl, grid_cells, methods_at, resolve_recipe, synthetic_needed
-from air_core.workflow_checks import ConfigError
+from air_core.errors import ConfigError
+from air_core.experiment import load_experiment
+from air_core.recipes import BASE_DEFAULTS, dataset_cpl, resolve_recipe
+from tests.helpers import paper_config, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EUROSAT_CPL = {"text": {"ul": {"alpha": 75, "beta": 0.80}, "ssl": {"alpha": 75, "beta": 0.80},
@@ -39,11 +41,11 @@ def test_cpl_thresholds_from_dataset_then_recipe_then_fallback():
     assert dataset_cpl(EUROSAT_CPL, "text", "ssl") == {"cpl_alpha": 75, "cpl_beta": 0.80}
     assert dataset_cpl(EUROSAT_CPL, "visual", "ssl") == {"cpl_alpha": 90, "cpl_beta": 0.80}  # 'ul_ssl' key
     assert dataset_cpl(None, "text", "ul") == {}
-    r = resolve_recipe("cpl", {"base": "cpl"}, "text", "trzsl", dataset)
+    r = resolve_recipe("cpl", {"base": "cpl"}, "text", "trzsl", dataset["cpl"])
     assert (r.cpl_alpha, r.cpl_beta) == (75, "auto*3")
-    r = resolve_recipe("cpl", {"base": "cpl", "cpl_alpha": 60}, "visual", "ul", dataset)  # the recipe wins
+    r = resolve_recipe("cpl", {"base": "cpl", "cpl_alpha": 60}, "visual", "ul", dataset["cpl"])  # the recipe wins
     assert (r.cpl_alpha, r.cpl_beta) == (60, 0.80)
-    r = resolve_recipe("cpl", {"base": "cpl"}, "text", "ul", {"name": "mine", "cpl": None})  # fallback
+    r = resolve_recipe("cpl", {"base": "cpl"}, "text", "ul", None)  # fallback
     assert (r.cpl_alpha, r.cpl_beta) == (75.0, 0.95)
     assert resolve_recipe("cpl", {"base": "cpl"}, "text", "trzsl").cpl_beta == "auto*2"
 
@@ -61,60 +63,57 @@ def test_recipe_mistakes_name_the_key(entry, message):
         resolve_recipe("m", entry)
 
 
-def test_synthetic_needed():
-    assert not synthetic_needed({"fusion_lambda": 0.0, "synthetic_beta": 0.0})
-    assert synthetic_needed({"fusion_lambda": 1.0, "synthetic_beta": 0.0, "prototypes": "synthetic"})
-    assert synthetic_needed({"fusion_lambda": 0.0, "synthetic_beta": 1.0})
-    assert not synthetic_needed({"fusion_lambda": 1.0, "synthetic_beta": 0.0, "prototypes": "real"})
-    assert synthetic_needed({"fusion_lambda": 1.0, "synthetic_beta": 1.0, "prototypes": "real"})
-
-
-@pytest.mark.parametrize("config_file", ["config.yaml", "demo.yaml"])
-def test_every_configured_method_validates_and_resolves(config_file):
-    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"]["methods"]
-    methods = yaml.safe_load((ROOT / "config" / config_file).read_text())["methods"]
-    jsonschema.Draft202012Validator(schema).validate(methods)
-    for name, entry in methods.items():
-        for prompt in ("text", "visual"):
+def test_every_configured_method_resolves_in_every_cell(tmp_path):
+    for config in (paper_config(tmp_path), yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())):
+        exp = load_experiment(config)
+        for d in exp.datasets:
             for paradigm in ("ul", "ssl", "trzsl"):
-                recipe = resolve_recipe(name, entry, prompt, paradigm, {"cpl": EUROSAT_CPL})
-                assert recipe.name == name
+                for prompt in ("text", "visual"):
+                    for name, method in exp.methods.items():
+                        assert method.recipe(exp.datasets[d], paradigm, prompt).name == name
 
 
-def test_the_paper_config_has_every_table_row():
-    methods = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["methods"]
-    resolved = {n: resolve_recipe(n, e) for n, e in methods.items()}
-    table1 = {r.paper_method if isinstance(r.paper_method, str) else r.paper_method["text"]
-              for r in resolved.values() if r.paper_method}
+def test_the_paper_config_has_every_table_row(tmp_path):
+    exp = load_experiment(paper_config(tmp_path))
+    summary = exp.method_summary()
+    table1 = {i["paper_method"] if isinstance(i["paper_method"], str) else i["paper_method"]["text"]
+              for i in summary.values() if i["paper_method"]}
     assert table1 == {"CLIP", "CoOp", "FPL", "GRIP", "CPL", "AiR"}
-    assert resolved["air_cpl"].base == "cpl" and resolved["air_cpl"].uses_synthetic
-    table2 = {(r.real_loss > 0, r.fusion_lambda > 0, r.synthetic_beta > 0) for r in resolved.values()
-              if r.base == "grip" and r.prototypes == "synthetic"}
+    assert summary["air_cpl"]["base"] == "cpl" and exp.methods["air_cpl"].recipe().reads_synthetic
+    table2 = {(i["real_training"], i["fuses"], i["synthetic_loss"]) for i in summary.values()
+              if i["base"] == "grip" and i["prototypes"] == "synthetic" and not i["sweep_of"]}
     assert table2 == {(True, False, False), (False, False, True), (True, True, False), (True, False, True),
                       (True, True, True)}
-    table3 = {r.synthetic for r in resolved.values() if r.base == "cpl" and r.uses_synthetic}
-    assert table3 == {"lora", "base"}
-    control = resolved["real_proto_control"]
-    assert control.prototypes == "real" and not control.uses_synthetic
+    table3 = {i["synthetic"] for i in summary.values() if i["base"] == "cpl" and (i["fuses"] or i["synthetic_loss"])}
+    assert {"lora", "base"} <= table3
+    control = exp.methods["real_proto_control"].recipe()
+    assert control.prototypes == "real" and not control.reads_synthetic
 
 
-def test_a_recipe_runs_on_the_cells_it_names_and_every_cell_by_default():
-    methods = {"a": {}, "b": {"paradigms": ["ul"]}, "c": {"prompts": ["visual"]}, "d": {"paradigms": ["ssl"],
-                                                                                     "prompts": ["text"]}}
-    assert methods_at(methods, "ul", "text") == ["a", "b"]
-    assert methods_at(methods, "ul", "visual") == ["a", "b", "c"]
-    assert methods_at(methods, "ssl", "text") == ["a", "d"]
-    assert methods_at(methods, "trzsl", "visual") == ["a", "c"]
-    cells = grid_cells({"paradigms": ["ul", "trzsl"], "prompts": ["text"], "methods": methods})
-    assert cells == [("ul", "text", "a"), ("ul", "text", "b"), ("trzsl", "text", "a")]
+def test_a_method_runs_on_the_cells_it_names_and_every_cell_by_default(tmp_path):
+    config = tiny_config(tmp_path / "results")
+    config.update(paradigms=["ul", "ssl", "trzsl"], prompts=["text", "visual"])
+    config["datasets"]["shapes"]["shapes"]["classes"] = 5  # TRZSL needs 4 or more
+    config["methods"] = {"a": {}, "b": {"paradigms": ["ul"]}, "c": {"prompts": ["visual"]},
+                         "d": {"paradigms": ["ssl"], "prompts": ["text"]}}
+    exp = load_experiment(config)
+    assert exp.methods_at("ul", "text") == ["a", "b"]
+    assert exp.methods_at("ul", "visual") == ["a", "b", "c"]
+    assert exp.methods_at("ssl", "text") == ["a", "d"]
+    assert exp.methods_at("trzsl", "visual") == ["a", "c"]
+    assert [c for c in exp.grid() if c[0] != "ssl" and c[1] == "text"] == [("ul", "text", "a"), ("ul", "text", "b"),
+                                                                            ("trzsl", "text", "a")]
 
 
-def test_the_paper_config_runs_table_1_everywhere_and_the_ablations_on_ul_text_only():
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    table1 = [m for m, r in config["methods"].items() if r.get("paper_method")]
+def test_the_paper_config_runs_table_1_everywhere_and_the_studies_on_ul_text_only(tmp_path):
+    exp = load_experiment(paper_config(tmp_path))
+    table1 = [m for m, method in exp.methods.items() if method.paper_method]
     assert table1 == ["zero_shot", "coop_vpt", "fpl", "grip", "cpl", "air_cpl"]
-    cells = grid_cells(config)
-    for paradigm in config["paradigms"]:
-        for prompt in config["prompts"]:
-            ran = [m for p, q, m in cells if (p, q) == (paradigm, prompt)]
-            assert ran == (list(config["methods"]) if (paradigm, prompt) == ("ul", "text") else table1)
+    for d in exp.datasets:
+        for paradigm in exp.paradigms:
+            for prompt in exp.prompts:
+                ran = exp.methods_at(paradigm, prompt, d)
+                if (paradigm, prompt) != ("ul", "text"):
+                    assert ran == table1
+                else:
+                    assert set(table1) < set(ran)

@@ -14,7 +14,7 @@ from torch import nn
 from air_core.real_set import VALIDATION_MIN_K, build_real_set, holdout_keep
 from air_core.recipes import resolve_recipe
 from air_core.relabel import RoundLabels
-from air_core.trainer import TrainSet, _batch_loss, lr_at, real_batches
+from air_core.fitting import TrainSet, _batch_loss, lr_at, real_batches
 
 C, D, SCALE = 4, 8, 10.0
 

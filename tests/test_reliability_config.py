@@ -1,38 +1,37 @@
 """Bad input stops the run before any job: every config mistake, a missing model, a missing dataset.
 
-Most mistakes are checked in-process with the same four steps that rules/common.smk runs before
+Most mistakes are checked in-process with ``load_experiment``, which rules/common.smk runs before
 Snakemake plans a job (a dry run costs seconds each); a few go through snakemake itself, to show that
-those steps stop it with the same message and leave no results folder behind.
+it stops with the same message and leaves no results folder behind.
 """
 
 import re
 from pathlib import Path
 
 import pytest
-from snakemake.utils import validate
-
-from air_core.datasets_config import resolve_datasets
-from air_core.workflow_checks import ConfigError, check_config, check_config_schema
+from air_core.config_checks import check_config_schema
+from air_core.errors import ConfigError
+from air_core.experiment import load_experiment, schema
 from tests.helpers import ROOT, snakemake, tiny_config
-
-SCHEMA = ROOT / "config" / "schema.yaml"
-PRESETS = ROOT / "config" / "datasets"
 
 
 def plan(config: dict) -> None:
-    """What rules/common.smk does with a config before Snakemake plans a job, in the same order."""
-    resolve_datasets(config, PRESETS)
-    check_config_schema(config, SCHEMA)
-    validate(config, schema=str(SCHEMA))  # fills the defaults that check_config reads
-    check_config(config)
+    """What rules/common.smk does with a config before Snakemake plans a job."""
+    load_experiment(config)
 
 
-def test_plan_runs_the_checks_of_common_smk_in_its_order():
+def test_common_smk_resolves_the_experiment_once_and_onstart_checks_the_models():
     text = (ROOT / "rules" / "common.smk").read_text()
-    calls = ["resolve_datasets(config", "check_config_schema(config", "validate(config", "check_config(config)"]
-    positions = [text.find(call) for call in calls]
-    assert -1 not in positions and positions == sorted(positions), positions
-    assert "stop_if_models_missing(config" in (ROOT / "rules" / "models.smk").read_text()
+    assert text.count("load_experiment(config, workflow.configfiles") == 1
+    assert "stop_if_models_missing(EXP" in (ROOT / "rules" / "models.smk").read_text()
+
+
+def _one_class_folder(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "only" / "cat").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "only" / "cat" / "a.png")
+    return {"layout": "imagefolder", "root": str(tmp_path / "only")}
 
 
 def _set(path: str, value):
@@ -88,10 +87,11 @@ MISTAKES = [
      "minimum of 0"),
     ("zero learning rate", _set("methods.air_grip.lr", 0), "methods.air_grip.lr", "minimum of 0"),
     ("M = 0 generated images", _set("generate.images_per_class", 0), "generate.images_per_class", "minimum of 1"),
-    ("M = 0 in a method", _set("methods.air_grip.n_synthetic", 0), "methods.air_grip.n_synthetic", "minimum of 1"),
+    ("negative M in a method", _set("methods.air_grip.n_synthetic", -1), "methods.air_grip.n_synthetic",
+     "minimum of 0"),
     ("a method's M above the generated M", _set("methods.air_grip.n_synthetic", 10),
      "methods.air_grip.n_synthetic", "generate.images_per_class"),
-    ("unknown synthetic source", _set("methods.air_grip.synthetic", "sdxl"), "methods.air_grip.synthetic",
+    ("unknown SD variant", _set("methods.air_grip.synthetic", "sdxl"), "methods.air_grip.synthetic",
      "['lora', 'base']"),
     ("malformed CPL beta", _set("methods.air_grip.cpl_beta", "auto"), "methods.air_grip.cpl_beta", "auto*g"),
     ("misspelt method key", _set("methods.air_grip.fusion_lamda", 1.0), "methods.air_grip.fusion_lamda",
@@ -116,6 +116,27 @@ MISTAKES = [
      "methods.air_grip.paradigms", "would never run"),
     ("unknown prompt type of a method", _set("methods.air_grip.prompts", ["image"]), "methods.air_grip.prompts.0",
      "['text', 'visual']"),
+    # Values that would crash a job after expensive stages: checked before any job (issue 19).
+    ("generation resolution not a multiple of 8", _set("generate.resolution", 60), "generate.resolution",
+     "multiple of 8"),
+    ("LoRA resolution not a multiple of 8", _set("lora.resolution", 36), "lora.resolution", "multiple of 8"),
+    ("a variant's resolution not a multiple of 8", _set("sd_variants", {"lora": {"generate": {"resolution": 20}}}),
+     "sd_variants.lora.generate.resolution", "multiple of 8"),
+    ("context too long for a class name", _set("methods.air_grip.n_ctx", 74), "methods.air_grip.n_ctx",
+     "more than the CLIP's context of 77"),
+    ("prompt template with two {}", _set("prompt_template", "a {} photo of a {}"), "prompt_template",
+     "exactly one '{}'"),
+    ("more shards than classes", _set("generate.shards", 5), "generate.shards", "use at most 3"),
+    ("a one-class dataset", _dataset(_one_class_folder), "datasets.shapes", "at least 2"),
+    ("TRZSL with 3 classes", _set("paradigms", ["ul", "trzsl"]), "datasets.shapes", "at least 2 seen and 1 unseen"),
+    ("a dataset name YAML reads as a number", lambda c, t: c["datasets"].update({2024: c["datasets"].pop("shapes")}),
+     "datasets", "quote it"),
+    ("a method name YAML reads as a boolean", lambda c, t: c["methods"].update({True: c["methods"].pop("air_grip")}),
+     "methods", "quote it"),
+    ("empty results folder name", _set("results_dir", ""), "results_dir", "the working directory itself"),
+    ("results folder '.'", _set("results_dir", "."), "results_dir", "the working directory itself"),
+    ("a sweep value of the wrong type", _set("methods.air_grip.sweep", {"fusion_lambda": [0.5, "x"]}),
+     "methods.air_grip.sweep.fusion_lambda", "is not of type 'number'"),
 ]
 
 
@@ -141,7 +162,7 @@ def test_every_mistake_is_reported_at_once(tmp_path):
     config.update(seeds=[], paradigms=["zsl"])
     config["lora"]["steps"] = "many"
     with pytest.raises(ConfigError) as err:
-        check_config_schema(config, SCHEMA)
+        check_config_schema(config, schema())
     assert all(f"config key '{k}'" in str(err.value) for k in ("seeds", "paradigms.0", "lora.steps"))
 
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from air_core.config import Recipe
 from air_core.prompts import TextPromptLearner
 from air_core.recipes import resolve_recipe
-from air_core.select import own_class_probs, select_prototypes
-from air_core.train import TrainingData, air_loss, lr_at, train_iterations
+from air_core.prototypes import own_class_probs, select_prototypes
+from air_core.fitting import air_loss, lr_at
+from air_core.rounds import train_iterations
+from air_core.run_inputs import TrainingData
 
 
 def test_select_prototypes_takes_highest_own_class_probability():
@@ -44,11 +45,11 @@ def test_air_loss_is_real_plus_beta_synthetic():
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    recipe = Recipe(name="x", epochs=10, warmup_epochs=2, lr=0.1, warmup_lr=1e-4, warmup="constant")
+    recipe = resolve_recipe("x", {"epochs": 10, "warmup_epochs": 2, "lr": 0.1, "warmup_lr": 1e-4, "warmup": "constant"})
     assert lr_at(0, recipe) == lr_at(1, recipe) == 1e-4
     assert lr_at(2, recipe) == pytest.approx(0.1)
     assert lr_at(10, recipe) == pytest.approx(0.0, abs=1e-12)
-    linear = Recipe(name="x", epochs=10, warmup_epochs=2, lr=0.1)
+    linear = resolve_recipe("x", {"epochs": 10, "warmup_epochs": 2, "lr": 0.1})
     assert [lr_at(e, linear) for e in range(3)] == pytest.approx([0.0, 0.05, 0.1])
 
 
@@ -97,8 +98,8 @@ def test_training_on_real_and_synthetic_features_lowers_loss_and_beats_chance(ti
     protos = (centres / np.linalg.norm(centres, axis=1, keepdims=True)).astype(np.float32)
     data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
                         logit_scale=20.0, synthetic_features=protos, synthetic_labels=np.arange(3), prototypes=protos)
-    recipe = Recipe(name="air", pseudo_labels="grip", iterations=2, epochs=15, batch_size=16, lr=0.5,
-                    warmup_epochs=0, n_ctx=4, fusion_lambda=1.0, synthetic_beta=1.0)
+    recipe = resolve_recipe("air", dict(pseudo_labels="grip", iterations=2, epochs=15, batch_size=16, lr=0.5,
+                                        warmup_epochs=0, n_ctx=4, fusion_lambda=1.0, synthetic_beta=1.0))
     result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["a", "b", "c"], seed=0)
     last = [h for h in result.history if h["iteration"] == 1]
     assert last[-1]["loss"] < last[0]["loss"]
@@ -128,7 +129,7 @@ def test_zero_shot_recipe_trains_nothing(tiny_clip):
     feats, labels, zs, _ = _easy_problem(tiny_clip)
     data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
                         logit_scale=20.0)
-    result = train_iterations(data, Recipe(name="zs", pseudo_labels="none"), tiny_clip.model, tiny_clip.tokenizer,
+    result = train_iterations(data, resolve_recipe("zs", {"pseudo_labels": "none"}), tiny_clip.model, tiny_clip.tokenizer,
                               ["a", "b", "c"], seed=0)
     assert result.history == [] and result.prompt == {}
     np.testing.assert_array_equal(result.classifier, zs)

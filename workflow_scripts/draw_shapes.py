@@ -1,20 +1,18 @@
-"""Rule draw_shapes: draw the procedural shapes dataset in the image-folder layout."""
+"""Rule draw_shapes: the procedural shapes dataset (the tests' data) in the image-folder layout."""
 
 import argparse
-import json
 
-from air_core.config import DatasetConfig, from_dict
-from air_core.data.shapes import write_shapes_dataset
-from air_core.runtime import run_script
+from air_core.config import ShapesConfig, from_json
+from air_core.jobs import run_script
+from air_core.stages.data import draw_shapes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset", required=True, help="dataset settings as JSON")
+    parser.add_argument("--shapes", required=True, help="datasets.<d>.shapes as JSON")
     parser.add_argument("--out", required=True, help="dataset root to write")
     args = parser.parse_args()
-    dataset = from_dict(DatasetConfig, json.loads(args.dataset))
-    write_shapes_dataset(args.out, dataset.shapes)
+    draw_shapes(from_json(ShapesConfig, args.shapes), args.out)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,9 @@
-"""Rule plot_lora_loss: the LoRA fine-tuning loss per optimizer step (eq. 4)."""
+"""Rule plot_lora_loss: the LoRA loss per optimizer step (eq. 4)."""
 
 import argparse
 
-from air_core.artifacts import read_table
-from air_core.plots import plot_loss_curve
-from air_core.runtime import run_script
+from air_core.jobs import run_script
+from air_core.stages.report import plot_lora_loss
 
 
 def main() -> None:
@@ -12,8 +11,7 @@ def main() -> None:
     for name in ("--loss", "--out", "--title"):
         parser.add_argument(name, required=True)
     args = parser.parse_args()
-    loss = read_table("lora_loss", args.loss).to_pandas()
-    plot_loss_curve(loss["step"].to_numpy(), loss["loss"].to_numpy(), args.out, args.title)
+    plot_lora_loss(args.loss, args.out, args.title)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,9 @@
-"""Rule plot_pseudo_labels: pseudo-label accuracy per iteration, text-only vs fused (paper fig. 4).
-
-Every run's ``confident_accuracy`` table holds, per iteration and kind of scores (text, fused,
-real_proto), the accuracy of the most confident pseudo-labels per class; the plot averages seeds.
-"""
+"""Rule plot_pseudo_labels: pseudo-label accuracy per round, text-only vs fused (paper fig. 4)."""
 
 import argparse
 
-import pandas as pd
-
-from air_core.artifacts import read_table
-from air_core.plots import plot_pseudo_label_accuracy
-from air_core.runtime import run_script
+from air_core.jobs import run_script
+from air_core.stages.report import plot_pseudo_labels
 
 
 def main() -> None:
@@ -23,9 +16,7 @@ def main() -> None:
     args = parser.parse_args()
     if not len(args.tables) == len(args.methods) == len(args.seeds):
         raise SystemExit("give one method and one seed per table (--tables, --methods, --seeds)")
-    frames = [read_table("confident_accuracy", table).to_pandas().assign(method=method, seed=seed)
-              for table, method, seed in zip(args.tables, args.methods, args.seeds)]
-    plot_pseudo_label_accuracy(pd.concat(frames, ignore_index=True), args.out, args.title)
+    plot_pseudo_labels(args.tables, args.methods, args.seeds, args.out, args.title)
 
 
 if __name__ == "__main__":

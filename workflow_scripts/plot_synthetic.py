@@ -1,12 +1,9 @@
-"""Rule plot_synthetic: a grid of the first few synthetic images of every class (eq. 5)."""
+"""Rule plot_synthetic: a few synthetic images per class of one SD variant."""
 
 import argparse
 
-import pandas as pd
-
-from air_core.artifacts import read_table
-from air_core.plots import synthetic_grid
-from air_core.runtime import run_script
+from air_core.jobs import run_script
+from air_core.stages.report import plot_synthetic
 
 
 def main() -> None:
@@ -16,8 +13,7 @@ def main() -> None:
     for name in ("--out", "--title"):
         parser.add_argument(name, required=True)
     args = parser.parse_args()
-    images = pd.concat([read_table("synthetic_shard", s).to_pandas() for s in args.shards], ignore_index=True)
-    synthetic_grid(images, args.per_class, args.out, args.title)
+    plot_synthetic(args.shards, args.per_class, args.out, args.title)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,9 @@
-"""Rule plot_training: prompt-training curves of one method, every seed and round (history tables)."""
+"""Rule plot_training: the prompt-training curves of one method over its seeds and rounds."""
 
 import argparse
 
-import pandas as pd
-
-from air_core.artifacts import read_table
-from air_core.plots import plot_training
-from air_core.runtime import run_script
+from air_core.jobs import run_script
+from air_core.stages.report import plot_training
 
 
 def main() -> None:
@@ -18,9 +15,7 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.seeds) != len(args.histories):
         raise SystemExit(f"{len(args.histories)} histories but {len(args.seeds)} seeds: give one seed per history")
-    history = pd.concat([read_table("history", h).to_pandas().assign(seed=s)
-                         for h, s in zip(args.histories, args.seeds)], ignore_index=True)
-    plot_training(history, args.out, args.title)
+    plot_training(args.histories, args.seeds, args.out, args.title)
 
 
 if __name__ == "__main__":

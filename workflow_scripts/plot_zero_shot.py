@@ -2,9 +2,8 @@
 
 import argparse
 
-from air_core.artifacts import read_table
-from air_core.plots import confusion_matrix, plot_confusion
-from air_core.runtime import run_script
+from air_core.jobs import run_script
+from air_core.stages.report import plot_zero_shot
 
 
 def main() -> None:
@@ -12,12 +11,7 @@ def main() -> None:
     for name in ("--manifest", "--classes", "--probs", "--out", "--title"):
         parser.add_argument(name, required=True)
     args = parser.parse_args()
-    manifest = read_table("manifest", args.manifest).to_pandas()
-    probs = read_table("zero_shot", args.probs).to_pandas()[["image_id", "pred"]]
-    classes = read_table("classes", args.classes).to_pandas()
-    pool = manifest[manifest["split"].isin(["train", "val"])].merge(probs, on="image_id", validate="one_to_one")
-    matrix = confusion_matrix(pool["label"].to_numpy(), pool["pred"].to_numpy(), len(classes))
-    plot_confusion(matrix, classes["class_name"].tolist(), args.out, args.title)
+    plot_zero_shot(args.manifest, args.classes, args.probs, args.out, args.title)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 
 from air_core.config import ClipSpec
 from air_core.models.clip import load_clip
-from air_core.runtime import run_script, set_threads
+from air_core.jobs import run_script, set_threads
 from air_core.toy.clip_pretrain import (ToyClipConfig, build_clip, pretrain_clip, save_clip, write_model_config,
                                         zero_shot_accuracy)
 from air_core.toy.settings import from_settings

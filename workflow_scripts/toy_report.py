@@ -9,7 +9,7 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from air_core.artifacts import column_matrix, read_table
-from air_core.runtime import run_script
+from air_core.jobs import run_script
 from air_core.toy.report import (agreement, final_rows, pseudo_label_rows, real_prototypes, synthetic_prototypes,
                                  to_markdown)
 from air_core.toy.tables import write_toy_table

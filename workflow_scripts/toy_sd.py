@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from air_core.config import ClipSpec
 from air_core.models.clip import load_clip
 from air_core.models.tokenizer import build_clip_tokenizer
-from air_core.runtime import run_script, set_threads
+from air_core.jobs import run_script, set_threads
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.tables import write_toy_table

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from air_core.artifacts import atomic_path
-from air_core.runtime import run_script, set_threads
+from air_core.jobs import run_script, set_threads
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_vae, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.tables import write_toy_table

@@ -3,7 +3,7 @@
 import argparse
 import logging
 
-from air_core.runtime import run_script
+from air_core.jobs import run_script
 from air_core.toy.settings import from_settings
 from air_core.toy.world import WorldConfig, check_world, write_source, write_target
 

@@ -1,12 +1,10 @@
-"""Rule results_index: <R>/README.md, what each file of the results tree is (from the docs' trees)."""
+"""Rule results_index: <R>/README.md, an index of the results tree generated from the docs."""
 
 import argparse
 import json
-from pathlib import Path
 
-from air_core.artifacts import atomic_path
-from air_core.runtime import run_script
-from air_core.tables import results_readme
+from air_core.jobs import run_script
+from air_core.stages.report import results_index
 
 
 def main() -> None:
@@ -15,9 +13,7 @@ def main() -> None:
     parser.add_argument("--settings", required=True, help="JSON {placeholder: [values]} of this experiment")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    docs = {f"docs/{Path(p).name}": Path(p).read_text(encoding="utf-8") for p in args.docs}
-    with atomic_path(args.out) as tmp:
-        tmp.write_text(results_readme(docs, json.loads(args.settings)), encoding="utf-8")
+    results_index(args.docs, json.loads(args.settings), args.out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.imagefolder import IMAGE_SUFFIXES, SPLITS
 from air_core.data.names import check_distinct_names, read_class_names
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.names import check_distinct_names, read_class_names, slugify
 
-__all__ = ["DatasetError", "IMAGE_SUFFIXES", "SPLITS", "class_table", "read_class_names", "read_image_folder"]
+__all__ = ["IMAGE_SUFFIXES", "SPLITS", "class_table", "read_class_names", "read_image_folder"]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "val", "test")

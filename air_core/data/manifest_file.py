@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.imagefolder import SPLITS
 from air_core.data.names import check_distinct_names, read_class_names
 

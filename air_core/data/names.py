@@ -16,7 +16,7 @@ import unicodedata
 from pathlib import Path
 from typing import Callable, Sequence
 
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 
 
 def slugify(name: str) -> str:

@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from air_core.data import benchmarks
-from air_core.data.errors import DatasetError
+from air_core.errors import DatasetError
 from air_core.data.imagefolder import read_image_folder
 from air_core.data.images import decode
 from air_core.data.manifest_file import read_manifest_file

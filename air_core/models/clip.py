@@ -18,7 +18,7 @@ import torch
 
 from air_core.config import ClipSpec
 from air_core.models.availability import clip_problem
-from air_core.models.errors import ModelNotFoundError
+from air_core.errors import ModelNotFoundError
 
 log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
@@ -35,6 +35,10 @@ class ClipBundle:
     def logit_scale(self) -> float:
         """1/tau of eq. 1."""
         return float(self.model.logit_scale.exp())
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.logit_scale.device
 
 
 def hub_offline() -> bool:

@@ -19,7 +19,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from air_core.config import DiffusionSpec
 from air_core.models.configs import MODEL_CONFIGS, tiny_sd_names
-from air_core.models.errors import ModelNotFoundError
+from air_core.errors import ModelNotFoundError
 from air_core.models.tokenizer import build_clip_tokenizer
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import pandas as pd
 
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.relabel import most_confident
-from air_core.run_data import real_prototype_rows
-from air_core.select import select_prototypes
+from air_core.run_inputs import real_prototype_rows
+from air_core.prototypes import select_prototypes
 
 CONFIDENT_PER_CLASS = 50
 

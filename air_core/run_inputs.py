@@ -13,7 +13,7 @@ import pandas as pd
 from air_core.artifacts import column_matrix
 from air_core.config import Recipe
 from air_core.pseudo_labels import class_probs
-from air_core.select import select_prototypes
+from air_core.prototypes import select_prototypes
 from air_core.visual_prompts import ImageTensors, cache_images
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,8 @@ def training_data(manifest: pd.DataFrame, split: pd.DataFrame, features: pd.Data
 
 def trains_anything(recipe: Recipe, given_labels: np.ndarray) -> bool:
     """Whether a run trains a prompt at all: some epochs, and pseudo-labels, given labels or synthetic images."""
-    relabels = recipe.pseudo_labels != "none" and bool((given_labels < 0).any())
-    return recipe.epochs > 0 and (relabels or bool((given_labels >= 0).any()) or recipe.synthetic_beta > 0)
+    relabels = recipe.relabels and bool((given_labels < 0).any())
+    return recipe.epochs > 0 and (relabels or bool((given_labels >= 0).any()) or recipe.synthetic_loss)
 
 
 def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, str], preprocess: Callable,
@@ -128,9 +128,9 @@ def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, 
     if not trains_anything(recipe, data.given_labels):
         return  # nothing trains (zero-shot): no image passes the tower
     data.real_images = cache_images(lookup(pool_ids), preprocess, "caching train-pool images")
-    if recipe.synthetic_beta > 0 and data.synthetic_ids is not None:
+    if recipe.synthetic_loss and data.synthetic_ids is not None:
         data.synthetic_images = cache_images(lookup(data.synthetic_ids), preprocess, "caching synthetic images")
-    if recipe.fusion_lambda > 0 and data.prototype_ids is not None:
+    if recipe.fuses and data.prototype_ids is not None:
         data.prototype_images = cache_images(lookup(data.prototype_ids), preprocess, "caching prototype images")
 
 

@@ -167,8 +167,8 @@ def train_round(learner: nn.Module, real: RealSet | None, synthetic: TrainSet | 
     """
     params = [p for p in learner.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    real = real if recipe.real_loss > 0 and real is not None and real.n_labeled + real.n_pseudo else None
-    synthetic = synthetic if recipe.synthetic_beta > 0 else None
+    real = real if recipe.real_training and real is not None and real.n_labeled + real.n_pseudo else None
+    synthetic = synthetic if recipe.synthetic_loss else None
     bsz, history = recipe.batch_size, []
     learner.train()
     for epoch in tqdm(range(recipe.epochs), desc=f"round {iteration}", mininterval=5):

@@ -1,4 +1,4 @@
-"""Process set-up shared by the workflow scripts: logging, threads, device, seeds.
+"""Process set-up of a workflow job (a rule's script): logging, threads, device, seeds, user errors as one line.
 
 torch is imported where it is used: the table and plot scripts run without it (seconds saved per job).
 """
@@ -35,12 +35,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def set_threads(threads: int) -> None:
-    """Fix the CPU thread count (0 keeps torch's default): results do not depend on the host."""
+    """Fix torch's CPU thread count, so that a job's numbers do not depend on the host's cores; 0 leaves
+    torch its default (inside a Snakemake job: the cores the job was given, which Snakemake exports as
+    OMP_NUM_THREADS, at most the machine's cores)."""
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    default = f"torch's default, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset (all cores)')}"
+    logging.getLogger("air").info("torch threads: %s", threads if threads > 0 else default)
 
 
 def seed_everything(seed: int) -> None:
@@ -53,19 +56,17 @@ def seed_everything(seed: int) -> None:
 
 def run_script(main) -> None:
     """Run a workflow script's ``main``: log set-up, and a user's mistake as one clear line, no traceback."""
-    from air_core.data.imagefolder import DatasetError
-    from air_core.models.errors import ModelNotFoundError
-    from air_core.workflow_checks import ConfigError
+    from air_core.errors import USER_ERRORS
 
     setup_logging()
     try:
         main()
-    except (DatasetError, ModelNotFoundError, ConfigError) as err:
+    except USER_ERRORS as err:
         logging.getLogger("air").error("%s", err)
         raise SystemExit(1) from None
 
 
-def precision(device: torch.device, name: str = "auto") -> torch.dtype:
+def dtype_of(device: torch.device, name: str = "auto") -> torch.dtype:
     """Dtype of SD's frozen weights: 'auto' is fp16 on CUDA and fp32 on CPU (LoRA weights always train in fp32)."""
     import torch
 

@@ -1,4 +1,4 @@
-"""Iterative prompt training: relabel with p + lambda * p_hat, train on r * L_r + beta * L_s, repeat.
+"""The round loop: relabel with p + lambda * p_hat (eq. 7), train on r * L_r + beta * L_s (eq. 10), repeat.
 
 Round t relabels the unlabeled images with the classifier of round t-1 (zero-shot CLIP at
 t = 0), fused with the prototype classifier when the recipe uses it (eq. 7), picks the images
@@ -8,25 +8,20 @@ prompt, text or visual, on them and on the labeled images of the paradigm.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from air_core.artifacts import atomic_path, write_table
 from air_core.config import Recipe
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.real_set import build_real_set
 from air_core.relabel import most_confident, relabel
-from air_core.run_data import TrainingData, attach_images, trains_anything, training_data  # noqa: F401 (the run's data API)
-from air_core.trainer import TrainSet, air_loss, embed, lr_at, make_learner, train_round  # noqa: F401
+from air_core.fitting import TrainSet, embed, make_learner, train_round
+from air_core.run_inputs import TrainingData, trains_anything
 
 log = logging.getLogger(__name__)
 CONFIDENT_PER_CLASS = 50  # fig. 4: pseudo-label accuracy of the 50 most confident images per class
@@ -48,26 +43,26 @@ def _round_scores(data: TrainingData, learner: nn.Module | None, recipe: Recipe,
         feats, protos = data.real_features[unlabeled], data.prototypes
     else:
         feats = embed(learner, data.real_images, unlabeled)
-        protos = embed(learner, data.prototype_images, np.arange(data.n_classes)) if recipe.fusion_lambda > 0 else None
+        protos = embed(learner, data.prototype_images, np.arange(data.n_classes)) if recipe.fuses else None
     with torch.no_grad():
         text = data.zero_shot_text if learner is None else learner.text_features().float().cpu().numpy()
     scores = {"text": class_probs(feats, text[classes], data.logit_scale)}  # eq. 1
-    if recipe.fusion_lambda > 0:
+    if recipe.fuses:
         p_hat = class_probs(feats, protos[classes], data.logit_scale)  # eq. 7, auxiliary classifier
-        scores["fused" if recipe.prototypes == "synthetic" else "real_proto"] = fuse(
+        scores[recipe.prototype_scores] = fuse(
             scores["text"], p_hat, recipe.fusion_lambda)
     return scores
 
 
 def _inputs(data: TrainingData, recipe: Recipe, prompt: str, device: torch.device) -> tuple:
     """What the learner reads: features (text prompts) or cached images (visual), real and synthetic."""
-    use_syn = recipe.synthetic_beta > 0
+    use_syn = recipe.synthetic_loss
     if prompt == "text":
         real = torch.from_numpy(data.real_features).to(device)
         syn = torch.from_numpy(data.synthetic_features).to(device) if use_syn else None
     elif data.real_images is None or (use_syn and data.synthetic_images is None) or (
-            recipe.fusion_lambda > 0 and data.prototype_images is None):
-        raise ValueError("visual prompts need the run's images cached: call air_core.run_data.attach_images")
+            recipe.fuses and data.prototype_images is None):
+        raise ValueError("visual prompts need the run's images cached: call air_core.run_inputs.attach_images")
     else:
         real = data.real_images.to(device)
         syn = data.synthetic_images.to(device) if use_syn else None
@@ -83,7 +78,7 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
     device = torch.device(device)
     labeled, unlabeled = np.flatnonzero(data.given_labels >= 0), np.flatnonzero(data.given_labels < 0)
     classes = data.label_classes()
-    relabels = recipe.pseudo_labels != "none" and len(unlabeled) > 0
+    relabels = recipe.relabels and len(unlabeled) > 0
     rounds = recipe.iterations if relabels else 1
     trains = trains_anything(recipe, data.given_labels)
     real_inputs, synthetic = _inputs(data, recipe, prompt, device) if trains else (None, None)
@@ -112,7 +107,7 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
             result.pseudo_labels.append({"iteration": iteration, "positions": unlabeled[round_labels.rows],
                                          "labels": round_labels.labels, "scores": round_labels.scores,
                                          "held_out": held_out})
-        if (real is None or recipe.real_loss == 0) and synthetic is None:
+        if (real is None or not recipe.real_training) and synthetic is None:
             log.info("round %d: nothing to train on; the classifier stays the zero-shot one", iteration)
             break
         log.info("round %d: training on %d labelled and %d pseudo-labelled images (%d held out), weights %.3g, %.3g",
@@ -128,51 +123,3 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
             result.classifier = learner.text_features().float().cpu().numpy()
         result.prompt = learner.prompt_state()
     return result
-
-
-def pseudo_label_columns(result: TrainingResult, image_ids: np.ndarray, truth: np.ndarray) -> dict[str, list]:
-    """Columns of the 'pseudo_labels' table: every round's pseudo-labelled images."""
-    cols: dict[str, list] = {k: [] for k in ("iteration", "image_id", "pseudo_label", "score", "correct", "held_out")}
-    for rnd in result.pseudo_labels:
-        pos = rnd["positions"]
-        cols["iteration"] += [rnd["iteration"]] * len(pos)
-        cols["image_id"] += image_ids[pos].tolist()
-        cols["pseudo_label"] += rnd["labels"].tolist()
-        cols["score"] += rnd["scores"].astype(np.float32).tolist()
-        cols["correct"] += (rnd["labels"] == truth[pos]).tolist()
-        cols["held_out"] += rnd.get("held_out", np.zeros(len(pos), bool)).tolist()
-    return cols
-
-
-def confident_accuracy_columns(result: TrainingResult, truth: np.ndarray) -> dict[str, list]:
-    """Columns of the 'confident_accuracy' table (fig. 4): accuracy of the most confident images per class."""
-    cols: dict[str, list] = {k: [] for k in ("iteration", "scores", "n", "accuracy")}
-    for entry in result.confident:
-        correct = entry["labels"] == truth[entry["positions"]]
-        cols["iteration"].append(entry["iteration"])
-        cols["scores"].append(entry["scores"])
-        cols["n"].append(len(correct))
-        cols["accuracy"].append(float(100 * correct.mean()) if len(correct) else float("nan"))
-    return cols
-
-
-def write_run(out_dir: str | Path, result: TrainingResult, split: pd.DataFrame, image_ids: np.ndarray,
-              truth: np.ndarray, settings: dict) -> None:
-    """Every file a run's training writes (docs/artifacts.md): tables, prompt, classifier, settings.
-
-    Args:
-        image_ids, truth: (N,) image_id and held-back true label of each train-pool row.
-    """
-    out = Path(out_dir)
-    write_table("split", {c: split[c].tolist() for c in split.columns}, out / "split.parquet")
-    write_table("pseudo_labels", pseudo_label_columns(result, image_ids, truth), out / "pseudo_labels.parquet")
-    write_table("confident_accuracy", confident_accuracy_columns(result, truth), out / "confident_accuracy.parquet")
-    history = {k: [h[k] for h in result.history] for k in
-               ("iteration", "epoch", "lr", "loss_real", "loss_synthetic", "loss", "train_acc")}
-    write_table("history", history, out / "history.parquet")
-    for name, tensors in (("prompt", result.prompt),
-                          ("classifier", {"classifier": torch.from_numpy(np.ascontiguousarray(result.classifier))})):
-        with atomic_path(out / f"{name}.safetensors") as tmp:
-            save_file(tensors, str(tmp))
-    with atomic_path(out / "settings.json") as tmp:
-        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
