@@ -24,7 +24,6 @@ rule aggregate:
         table=RESULTS_TABLE,
         markdown=f"{R}/tables/results.md",
     params:
-        script=f"{SCRIPTS}/aggregate.py",
         methods=to_json(EXP.method_summary()),  # config order: the order of table 1's rows
         grid=to_json({"paradigms": EXP.paradigms, "prompts": EXP.prompts, "datasets": DATASETS}),
         tables_dir=lambda w, output: os.path.dirname(output.table),
@@ -35,6 +34,6 @@ rule aggregate:
     benchmark:
         f"{BENCH}/aggregate/aggregate.tsv"
     shell:
-        "python {params.script:q} --metrics {input.metrics:q} --paper {input.paper:q} "
+        "python \"$AIR_SCRIPTS/aggregate.py\" --metrics {input.metrics:q} --paper {input.paper:q} "
         "--ablations {input.ablations:q} --methods {params.methods:q} --grid {params.grid:q} "
         "--table {output.table:q} --markdown {output.markdown:q} --tables-dir {params.tables_dir:q} > {log:q} 2>&1"

@@ -27,7 +27,9 @@ LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 RUN = f"{R}/{{d}}/runs/{{paradigm}}/{{prompt}}/{{method}}/seed{{seed}}"
 RESULTS_TABLE = f"{R}/tables/results.parquet"
-SCRIPTS = os.path.join(workflow.basedir, "workflow_scripts")  # works from any --directory
+# The rules' scripts, from any --directory. An environment variable, not a param or a path in the command: a
+# moved checkout changes neither, so it re-runs nothing. Snakemake passes it to every job (local or SLURM).
+os.environ["AIR_SCRIPTS"] = os.path.join(workflow.basedir, "workflow_scripts")
 # Torch threads of a job: a fixed count (threads > 0) is set by the script whatever --cores gives the job,
 # so a job's numbers do not depend on the machine; 0 leaves torch its default, the cores Snakemake gives
 # the job (OMP_NUM_THREADS), and schedules it on every core.

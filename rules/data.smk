@@ -14,7 +14,6 @@ rule draw_shapes:
     output:
         directory(f"{R}/{{d}}/source"),
     params:
-        script=f"{SCRIPTS}/draw_shapes.py",
         shapes=lambda w: to_json(EXP.datasets[w.d].shapes),
     conda:
         "../envs/air.yaml"
@@ -23,7 +22,7 @@ rule draw_shapes:
     benchmark:
         f"{BENCH}/draw_shapes/{{d}}.tsv"
     shell:
-        "python {params.script:q} --shapes {params.shapes:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$AIR_SCRIPTS/draw_shapes.py\" --shapes {params.shapes:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule manifest:
@@ -35,7 +34,6 @@ rule manifest:
         classes=f"{R}/{{d}}/data/classes.parquet",
         skipped=f"{R}/{{d}}/data/skipped_images.parquet",
     params:
-        script=f"{SCRIPTS}/manifest.py",
         source=lambda w: to_json(DataSource.of(EXP.datasets[w.d])),  # only what changes the manifest
         drawn=lambda w, input: input.source or "",  # the folder when the workflow draws the dataset
     threads: 4  # opening every image is I/O-bound; the manifest does not depend on the thread count
@@ -46,7 +44,7 @@ rule manifest:
     benchmark:
         f"{BENCH}/manifest/{{d}}.tsv"
     shell:
-        "python {params.script:q} --source {params.source:q} --drawn={params.drawn:q} --workers {threads} "
+        "python \"$AIR_SCRIPTS/manifest.py\" --source {params.source:q} --drawn={params.drawn:q} --workers {threads} "
         "--manifest {output.manifest:q} --classes {output.classes:q} --skipped {output.skipped:q} > {log:q} 2>&1"
 
 
@@ -58,7 +56,6 @@ rule encode_real:
     output:
         features=f"{R}/{{d}}/features/real.parquet",
     params:
-        script=f"{SCRIPTS}/encode_real.py",
         clip=to_json(EXP.clip),
     resources:
         gpu=1,
@@ -73,7 +70,7 @@ rule encode_real:
     benchmark:
         f"{BENCH}/encode_real/{{d}}.tsv"
     shell:
-        "python {params.script:q} --clip {params.clip:q} --manifest {input.manifest:q} "
+        "python \"$AIR_SCRIPTS/encode_real.py\" --clip {params.clip:q} --manifest {input.manifest:q} "
         "--batch-size {resources.batch_size} --device {resources.device:q} --threads {resources.torch_threads} "
         "--out {output.features:q} > {log:q} 2>&1"
 
@@ -89,7 +86,6 @@ rule zero_shot:
         probs=f"{R}/{{d}}/zero_shot/probs.parquet",
         text_features=f"{R}/{{d}}/zero_shot/text_features.safetensors",
     params:
-        script=f"{SCRIPTS}/zero_shot.py",
         clip=to_json(EXP.clip),
         template=EXP.prompt_template,
     resources:
@@ -102,7 +98,7 @@ rule zero_shot:
     benchmark:
         f"{BENCH}/zero_shot/{{d}}.tsv"
     shell:
-        "python {params.script:q} --clip {params.clip:q} --template={params.template:q} "
+        "python \"$AIR_SCRIPTS/zero_shot.py\" --clip {params.clip:q} --template={params.template:q} "
         "--manifest {input.manifest:q} --classes {input.classes:q} --features {input.features:q} "
         "--threads {resources.torch_threads} --probs {output.probs:q} --text-features {output.text_features:q} "
         "> {log:q} 2>&1"

@@ -14,7 +14,6 @@ rule train_lora:
         lora_set=f"{R}/{{d}}/lora/{{variant}}/lora_set.parquet",
         loss=f"{R}/{{d}}/lora/{{variant}}/loss.parquet",
     params:
-        script=f"{SCRIPTS}/train_lora.py",
         diffusion=to_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
         lora=lambda w: to_json(EXP.sd_variants[w.variant].lora),
@@ -31,7 +30,7 @@ rule train_lora:
     benchmark:
         f"{BENCH}/train_lora/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script:q} --diffusion {params.diffusion:q} --lora={params.lora:q} "
+        "python \"$AIR_SCRIPTS/train_lora.py\" --diffusion {params.diffusion:q} --lora={params.lora:q} "
         "--description={params.description:q} --manifest {input.manifest:q} --classes {input.classes:q} "
         "--probs {input.probs:q} --precision {params.precision:q} --device {resources.device:q} "
         "--threads {resources.torch_threads} --weights {output.weights:q} --lora-set {output.lora_set:q} "
@@ -48,7 +47,6 @@ rule generate:
         index=f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}.parquet",
         images=directory(f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}"),
     params:
-        script=f"{SCRIPTS}/generate.py",
         diffusion=to_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
         generate=lambda w: to_json(EXP.sd_variants[w.variant].generate),
@@ -68,7 +66,7 @@ rule generate:
     benchmark:
         f"{BENCH}/generate/{{d}}_{{variant}}_shard{{shard}}.tsv"
     shell:
-        "python {params.script:q} --diffusion {params.diffusion:q} --generate {params.generate:q} "
+        "python \"$AIR_SCRIPTS/generate.py\" --diffusion {params.diffusion:q} --generate {params.generate:q} "
         "--shards {params.shards} --shard {wildcards.shard} --variant {wildcards.variant:q} "
         "--description={params.description:q} --classes {input.classes:q} --lora={params.lora:q} "
         "--precision {params.precision:q} --device {resources.device:q} --threads {resources.torch_threads} "
@@ -87,7 +85,6 @@ rule select:
         prototypes=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.parquet",
         grid=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.png",
     params:
-        script=f"{SCRIPTS}/select_prototypes.py",
         clip=to_json(EXP.clip),
     resources:
         gpu=1,
@@ -102,7 +99,7 @@ rule select:
     benchmark:
         f"{BENCH}/select/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script:q} --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} "
+        "python \"$AIR_SCRIPTS/select_prototypes.py\" --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} "
         "--text-features {input.text_features:q} --batch-size {resources.batch_size} "
         "--device {resources.device:q} --threads {resources.torch_threads} --features {output.features:q} "
         "--prototypes {output.prototypes:q} --grid {output.grid:q} > {log:q} 2>&1"

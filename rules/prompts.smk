@@ -21,7 +21,6 @@ rule train_prompts:
         history=f"{RUN}/history.parquet",
         settings=f"{RUN}/settings.json",
     params:
-        script=f"{SCRIPTS}/train_prompts.py",
         clip=to_json(EXP.clip),
         recipe=lambda w: to_json(run_recipe(w)),
         synthetic=lambda w, input: input.get("synthetic_features", ""),
@@ -39,7 +38,7 @@ rule train_prompts:
     benchmark:
         f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python {params.script:q} --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} "
+        "python \"$AIR_SCRIPTS/train_prompts.py\" --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} "
         "--paradigm {wildcards.paradigm} --prompt {wildcards.prompt} --seed {wildcards.seed} "
         "--manifest {input.manifest:q} --features {input.features:q} --text-features {input.text_features:q} "
         "--synthetic={params.synthetic:q} --synthetic-shards {params.shards:q} --device {resources.device:q} "
@@ -60,7 +59,6 @@ rule evaluate:
         predictions=f"{RUN}/predictions.parquet",
         metrics=f"{RUN}/metrics.parquet",
     params:
-        script=f"{SCRIPTS}/evaluate.py",
         clip=to_json(EXP.clip),
     resources:
         gpu=1,
@@ -73,7 +71,7 @@ rule evaluate:
     benchmark:
         f"{BENCH}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python {params.script:q} --manifest {input.manifest:q} --features {input.features:q} "
+        "python \"$AIR_SCRIPTS/evaluate.py\" --manifest {input.manifest:q} --features {input.features:q} "
         "--classifier {input.classifier:q} --prompt-file {input.prompt:q} --settings {input.settings:q} "
         "--clip {params.clip:q} --device {resources.device:q} --threads {resources.torch_threads} "
         "--split {input.split:q} --pseudo-labels {input.pseudo_labels:q} --predictions {output.predictions:q} "

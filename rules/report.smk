@@ -58,7 +58,6 @@ rule plot_zero_shot:
         report(f"{PLOTS}/zero_shot_confusion.png", caption="../report/zero_shot_confusion.rst", category="{d}",
                subcategory="1 zero-shot pseudo-labels"),
     params:
-        script=f"{SCRIPTS}/plot_zero_shot.py",
         title=lambda w: f"Zero-shot pseudo-labels, {w.d} train pool",
     conda:
         "../envs/air.yaml"
@@ -67,7 +66,7 @@ rule plot_zero_shot:
     benchmark:
         f"{BENCH}/plot_zero_shot/{{d}}.tsv"
     shell:
-        "python {params.script:q} --manifest {input.manifest:q} --classes {input.classes:q} --probs {input.probs:q} "
+        "python \"$AIR_SCRIPTS/plot_zero_shot.py\" --manifest {input.manifest:q} --classes {input.classes:q} --probs {input.probs:q} "
         "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -79,7 +78,6 @@ rule plot_lora_loss:
         report(f"{PLOTS}/lora_loss_{{variant}}.png", caption="../report/lora_loss.rst", category="{d}",
                subcategory="2 diffusion"),
     params:
-        script=f"{SCRIPTS}/plot_lora_loss.py",
         title=lambda w: f"LoRA fine-tuning ({w.variant}), {w.d}",
     conda:
         "../envs/air.yaml"
@@ -88,7 +86,7 @@ rule plot_lora_loss:
     benchmark:
         f"{BENCH}/plot_lora_loss/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script:q} --loss {input.loss:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$AIR_SCRIPTS/plot_lora_loss.py\" --loss {input.loss:q} --title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule plot_synthetic:
@@ -101,7 +99,6 @@ rule plot_synthetic:
         report(f"{PLOTS}/synthetic_{{variant}}.png", caption="../report/synthetic.rst", category="{d}",
                subcategory="2 diffusion"),
     params:
-        script=f"{SCRIPTS}/plot_synthetic.py",
         per_class=6,
         title=lambda w: f"Synthetic images ({w.variant}), {w.d}",
     conda:
@@ -111,7 +108,7 @@ rule plot_synthetic:
     benchmark:
         f"{BENCH}/plot_synthetic/{{d}}_{{variant}}.tsv"
     shell:
-        "python {params.script:q} --shards {input.shards:q} --per-class {params.per_class} "
+        "python \"$AIR_SCRIPTS/plot_synthetic.py\" --shards {input.shards:q} --per-class {params.per_class} "
         "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -126,7 +123,6 @@ rule plot_tsne:
     output:
         report(f"{PLOTS}/tsne.png", caption="../report/tsne.rst", category="{d}", subcategory="3 embeddings"),
     params:
-        script=f"{SCRIPTS}/plot_tsne.py",
         max_points=1000,
         prototypes=lambda w, input: input.prototypes or "",
         title=lambda w: f"t-SNE of CLIP embeddings, {w.d}",
@@ -140,7 +136,7 @@ rule plot_tsne:
     benchmark:
         f"{BENCH}/plot_tsne/{{d}}.tsv"
     shell:
-        "python {params.script:q} --manifest {input.manifest:q} --classes {input.classes:q} "
+        "python \"$AIR_SCRIPTS/plot_tsne.py\" --manifest {input.manifest:q} --classes {input.classes:q} "
         "--features {input.features:q} --text-features {input.text_features:q} --prototypes={params.prototypes:q} "
         "--max-points {params.max_points} --threads {resources.torch_threads} --title {params.title:q} "
         "--out {output:q} > {log:q} 2>&1"
@@ -154,7 +150,6 @@ rule plot_pseudo_labels:
         report(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", caption="../report/pseudo_labels.rst",
                category="{d}", subcategory="4 pseudo-label accuracy"),
     params:
-        script=f"{SCRIPTS}/plot_pseudo_labels.py",
         methods=lambda w: [m for m, _ in method_seeds(w)],
         seeds=lambda w: [s for _, s in method_seeds(w)],
         title=lambda w: f"Most confident pseudo-labels per class, {w.d} {w.paradigm} {w.prompt}",
@@ -165,7 +160,7 @@ rule plot_pseudo_labels:
     benchmark:
         f"{BENCH}/plot_pseudo_labels/{{d}}_{{paradigm}}_{{prompt}}.tsv"
     shell:
-        "python {params.script:q} --tables {input.tables:q} --methods {params.methods:q} --seeds {params.seeds} "
+        "python \"$AIR_SCRIPTS/plot_pseudo_labels.py\" --tables {input.tables:q} --methods {params.methods:q} --seeds {params.seeds} "
         "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -177,7 +172,6 @@ rule plot_training:
         report(f"{PLOTS}/training_{{paradigm}}_{{prompt}}_{{method}}.png", caption="../report/training.rst",
                category="{d}", subcategory="5 prompt training"),
     params:
-        script=f"{SCRIPTS}/plot_training.py",
         seeds=SEEDS,
         title=lambda w: f"Prompt training, {w.method}, {w.d} {w.paradigm} {w.prompt}",
     conda:
@@ -187,7 +181,7 @@ rule plot_training:
     benchmark:
         f"{BENCH}/plot_training/{{d}}_{{paradigm}}_{{prompt}}_{{method}}.tsv"
     shell:
-        "python {params.script:q} --histories {input.histories:q} --seeds {params.seeds} "
+        "python \"$AIR_SCRIPTS/plot_training.py\" --histories {input.histories:q} --seeds {params.seeds} "
         "--title {params.title:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -198,7 +192,6 @@ rule results_index:
     output:
         RESULTS_INDEX,
     params:
-        script=f"{SCRIPTS}/write_readme.py",
         settings=to_json({"dataset": DATASETS, "paradigm": EXP.paradigms, "prompt": EXP.prompts,
                           "method": list(EXP.methods), "seed": SEEDS, "variant": list(EXP.sd_variants)}),
     conda:
@@ -208,4 +201,4 @@ rule results_index:
     benchmark:
         f"{BENCH}/results_index/results_index.tsv"
     shell:
-        "python {params.script:q} --docs {input.docs:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "python \"$AIR_SCRIPTS/write_readme.py\" --docs {input.docs:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

@@ -25,7 +25,6 @@ if EXP.toy_world:
             source=directory(f"{TOY}/source"),
             target=directory(TOY_TARGET),
         params:
-            script=f"{SCRIPTS}/toy_world.py",
             world=to_json(TOY_CONFIG["world"]),
         threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
         conda:
@@ -35,7 +34,7 @@ if EXP.toy_world:
         benchmark:
             f"{BENCH}/toy_world/toy_world.tsv"
         shell:
-            "python {params.script:q} --world {params.world:q} --workers {threads} --source {output.source:q} "
+            "python \"$AIR_SCRIPTS/toy_world.py\" --world {params.world:q} --workers {threads} --source {output.source:q} "
             "--target {output.target:q} > {log:q} 2>&1"
 
     rule toy_clip:
@@ -48,7 +47,6 @@ if EXP.toy_world:
             history=f"{TOY}/clip/history.parquet",
             summary=f"{TOY}/clip/summary.json",
         params:
-            script=f"{SCRIPTS}/toy_clip.py",
             clip=to_json(TOY_CONFIG["clip"]),
             threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
         threads: TOY_CONFIG["threads"]
@@ -59,7 +57,7 @@ if EXP.toy_world:
         benchmark:
             f"{BENCH}/toy_clip/toy_clip.tsv"
         shell:
-            "python {params.script:q} --clip {params.clip:q} --source {input.source:q} --threads {params.threads} "
+            "python \"$AIR_SCRIPTS/toy_clip.py\" --clip {params.clip:q} --source {input.source:q} --threads {params.threads} "
             "--model-config {output.model_config:q} --checkpoint {output.checkpoint:q} --history {output.history:q} "
             "--summary {output.summary:q} > {log:q} 2>&1"
 
@@ -72,7 +70,6 @@ if EXP.toy_world:
             latents=f"{TOY}/vae_latents.safetensors",
             history=f"{TOY}/vae_history.parquet",
         params:
-            script=f"{SCRIPTS}/toy_vae.py",
             sd=to_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
             threads=TOY_CONFIG["threads"],
         threads: TOY_CONFIG["threads"]
@@ -83,7 +80,7 @@ if EXP.toy_world:
         benchmark:
             f"{BENCH}/toy_vae/toy_vae.tsv"
         shell:
-            "python {params.script:q} --sd {params.sd:q} --source {input.source:q} --threads {params.threads} "
+            "python \"$AIR_SCRIPTS/toy_vae.py\" --sd {params.sd:q} --source {input.source:q} --threads {params.threads} "
             "--vae {output.vae:q} --latents {output.latents:q} --history {output.history:q} > {log:q} 2>&1"
 
     rule toy_sd:
@@ -99,7 +96,6 @@ if EXP.toy_world:
             pipeline=directory(f"{TOY}/sd"),
             history=f"{TOY}/sd_history.parquet",
         params:
-            script=f"{SCRIPTS}/toy_sd.py",
             sd=to_json(TOY_CONFIG["sd"]),
             threads=TOY_CONFIG["threads"],
         threads: TOY_CONFIG["threads"]
@@ -110,7 +106,7 @@ if EXP.toy_world:
         benchmark:
             f"{BENCH}/toy_sd/toy_sd.tsv"
         shell:
-            "python {params.script:q} --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} "
+            "python \"$AIR_SCRIPTS/toy_sd.py\" --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} "
             "--latents {input.latents:q} --clip-config {input.clip_config:q} --clip-checkpoint {input.clip_checkpoint:q} "
             "--threads {params.threads} --out {output.pipeline:q} --history {output.history:q} > {log:q} 2>&1"
 
@@ -127,7 +123,6 @@ if EXP.toy_world:
             table=f"{R}/tables/toy_world_{{d}}.parquet",
             markdown=f"{R}/tables/toy_world_{{d}}.md",
         params:
-            script=f"{SCRIPTS}/toy_report.py",
             fusion_lambda=TOY_LAMBDA,
         conda:
             "../envs/air.yaml"
@@ -136,7 +131,7 @@ if EXP.toy_world:
         benchmark:
             f"{BENCH}/toy_report/{{d}}.tsv"
         shell:
-            "python {params.script:q} --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} "
+            "python \"$AIR_SCRIPTS/toy_report.py\" --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} "
             "--text-features {input.text_features:q} --synthetic {input.synthetic:q} --metrics {input.metrics:q} "
             "--clip-summary {input.clip_summary:q} --fusion-lambda {params.fusion_lambda} --table {output.table:q} "
             "--markdown {output.markdown:q} > {log:q} 2>&1"

@@ -1,13 +1,36 @@
-"""Running the workflow from tests: the tiny config and a snakemake call in a scratch folder."""
+"""Running the workflow from tests: the tiny config and a snakemake call in a scratch folder.
 
+Every workflow test runs the Snakefile of a copy of this checkout that lies under a folder whose name
+has a space, and the shared tiny run writes to a results folder whose name would run a command, split
+into words or end a quote if it reached a shell unquoted (issue 19): every test that reads a finished
+run is a quoting test too.
+"""
+
+import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+HOSTILE_NAME = "res $(touch INJECTED) it's"  # $(...) runs a command, the space splits, the ' ends a quote
+_NOT_COPIED = (".venv", ".git", ".snakemake", "results*", "__pycache__", "*.egg-info", ".pytest_cache", "logs")
+
+
+@functools.cache
+def checkout_copy() -> Path:
+    """This checkout's workflow files, copied once per test process under '<tmp>/check out/air'."""
+    copy = Path(tempfile.mkdtemp(prefix="air-tests-")) / "check out" / "air"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    return copy
+
+
+def snakefile() -> Path:
+    return checkout_copy() / "Snakefile"
 
 
 def tiny_config(results_dir: Path) -> dict:
@@ -40,6 +63,6 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile()), "--directory", str(workdir),
            "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)

@@ -31,7 +31,7 @@ from PIL import Image
 
 from air_core.artifacts import read_table
 from air_core.data.names import slugify
-from tests.helpers import ROOT
+from tests.helpers import ROOT, snakefile
 
 pytestmark = pytest.mark.workflow
 
@@ -75,7 +75,7 @@ def names_config(images: Path, class_names: Path) -> dict:
 
 
 def snakemake_cmd(workdir: Path, *args: str, target: str = TARGET) -> list[str]:
-    return [sys.executable, "-m", "snakemake", target, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+    return [sys.executable, "-m", "snakemake", target, "-s", str(snakefile()), "--directory", str(workdir),
             "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
 
 
@@ -125,8 +125,8 @@ class Kill:
         return log.is_file() and self.text in log.read_text(errors="replace")
 
 
-LORA, SHARD = f"{D}/lora/pytorch_lora_weights.safetensors", f"{D}/synthetic/lora/shard0.parquet"
-LORA_LOG = {"log": f"train_lora/{D}.log", "text": "LoRA steps"}
+LORA, SHARD = f"{D}/lora/lora/pytorch_lora_weights.safetensors", f"{D}/synthetic/lora/shard0.parquet"
+LORA_LOG = {"log": f"train_lora/{D}_lora.log", "text": "LoRA steps"}
 PROMPTS_LOG = {"log": f"train_prompts/{D}_ul_text_air_seed1.log", "text": "round 0: training"}
 KILLS = [
     Kill("train_lora", signal.SIGTERM, f"{D}/lora/", LORA, **LORA_LOG),
@@ -321,7 +321,7 @@ def test_class_names_come_back_unchanged_in_every_table(runs):
     assert classes["slug"].tolist() == [slugify(n) for n in NAMES]
     manifest = read_table("manifest", data / "data" / "manifest.parquet").to_pandas()
     assert (manifest["class_name"] == [NAMES[label] for label in manifest["label"]]).all()
-    lora_set = read_table("lora_set", data / "zero_shot" / "lora_set.parquet").to_pandas()
+    lora_set = read_table("lora_set", data / "lora" / "lora" / "lora_set.parquet").to_pandas()
     assert (lora_set["class_name"] == [NAMES[label] for label in lora_set["pseudo_label"]]).all()
     assert (lora_set["caption"] == [f"{DESCRIPTION} {n}" for n in lora_set["class_name"]]).all()
     shard = read_table("synthetic_shard", data / "synthetic" / "lora" / "shard0.parquet").to_pandas()

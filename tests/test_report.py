@@ -121,7 +121,7 @@ def _expected(config: dict) -> dict:
     methods, runs = list(config["methods"]), [(p, q) for p in config["paradigms"] for q in config["prompts"]]
     per_dataset = {
         "1 zero-shot pseudo-labels": ["zero_shot_confusion.png"],
-        "2 diffusion": ["lora_loss.png", "prototypes.png", "synthetic_lora.png"],
+        "2 diffusion": ["lora_loss_lora.png", "prototypes.png", "synthetic_lora.png"],
         "3 embeddings": ["tsne.png"],
         "4 pseudo-label accuracy": [f"pseudo_labels_{p}_{q}.png" for p, q in runs],
         "5 prompt training": [f"training_{p}_{q}_{m}.png" for p, q in runs for m in methods],
@@ -166,7 +166,7 @@ def test_every_report_item_is_embedded_with_its_caption(built_report):
 @pytest.mark.workflow
 def test_results_folder_has_its_readme_and_the_paper_tables(built_report):
     workdir, config, _ = built_report
-    results = workdir / "results"
+    results = Path(config["results_dir"])
     readme = (results / "README.md").read_text()
     assert "zero_shot_confusion.png" in readme and "manifest.parquet" in readme
     for name in [f"table1_{q}" for q in config["prompts"]] + ["table2", "table3"]:

@@ -1,6 +1,7 @@
 """The workflow end to end on a tiny config: every stage runs, every artifact is as documented."""
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,16 +20,16 @@ def finished_run(tiny_run):
 
 def test_results_table_has_every_method(finished_run):
     workdir, config = finished_run
-    table = read_table("results", workdir / "results" / "tables" / "results.parquet").to_pandas()
+    table = read_table("results", Path(config["results_dir"]) / "tables" / "results.parquet").to_pandas()
     assert sorted(table["method"]) == sorted(config["methods"])
     assert table["top1_mean"].between(0, 100).all()
-    assert (workdir / "results" / "tables" / "results.md").read_text().count("| shapes |") == 2
+    assert (Path(config["results_dir"]) / "tables" / "results.md").read_text().count("| shapes |") == 2
 
 
 def test_every_parquet_artifact_has_its_documented_schema(finished_run):
-    workdir, _ = finished_run
+    _, config = finished_run
     seen = set()
-    for path in sorted((workdir / "results").rglob("*.parquet")):
+    for path in sorted(Path(config["results_dir"]).rglob("*.parquet")):
         name = schema_for_path(path)
         table = read_table(name, path)  # raises on any column or type mismatch
         # Empty by design: a zero-shot run trains nothing (no history), a clean dataset skips no image,
@@ -41,8 +42,8 @@ def test_every_parquet_artifact_has_its_documented_schema(finished_run):
 
 
 def test_every_job_has_a_log_and_a_benchmark(finished_run):
-    workdir, _ = finished_run
-    results = workdir / "results"
+    _, config = finished_run
+    results = Path(config["results_dir"])
     logs = {p.relative_to(results / "logs").with_suffix("") for p in (results / "logs").rglob("*.log")}
     assert {p.parts[0] for p in logs} == {
         "draw_shapes", "manifest", "encode_real", "zero_shot", "train_lora", "generate", "select", "train_prompts",
@@ -59,15 +60,29 @@ def test_lora_output_loads_in_plain_diffusers_and_synthetic_images_exist(finishe
     from air_core.models.diffusion import load_pipeline
 
     workdir, config = finished_run
-    data = workdir / "results" / "shapes"
+    data = Path(config["results_dir"]) / "shapes"
     pipe = load_pipeline(DiffusionSpec(id="air-tiny-sd"))
-    pipe.load_lora_weights(str(data / "lora"))
+    pipe.load_lora_weights(str(data / "lora" / "lora"))  # the folder of the SD variant 'lora' 
     assert any("lora" in n for n, _ in pipe.unet.named_parameters())
     pngs = sorted((data / "synthetic" / "lora").rglob("*.png"))
     assert len(pngs) == 3 * 3 + 1  # M per class, and the prototype grid
     prototypes = read_table("prototypes", data / "synthetic" / "lora" / "prototypes.parquet").to_pandas()
     assert prototypes["label"].tolist() == [0, 1, 2]
     assert all(Path(p).is_file() for p in prototypes["path"])
+
+
+def test_no_path_or_name_reaches_a_shell_unquoted(finished_run):
+    """The run went from a checkout under a folder with a space into the results folder
+    "res $(touch INJECTED) it's": it finished there, and no command in the name ran."""
+    from tests.helpers import HOSTILE_NAME, checkout_copy
+
+    workdir, config = finished_run
+    assert " " in str(checkout_copy()) and Path(config["results_dir"]).name == HOSTILE_NAME
+    assert (workdir / HOSTILE_NAME / "tables" / "results.parquet").is_file()
+    strays = {p.name for p in workdir.iterdir() if not p.name.startswith(".")} - {"config.yaml", "report.html"}
+    assert strays == {HOSTILE_NAME}  # no 'res', 'its' or other piece of a split name
+    assert not list(workdir.rglob("INJECTED")) and not (ROOT / "INJECTED").exists()
+    assert not (checkout_copy() / "INJECTED").exists()
 
 
 def test_finished_workflow_has_nothing_left_to_do(finished_run):
@@ -87,6 +102,45 @@ def test_narrowing_a_recipe_to_the_cells_it_ran_on_reruns_none_of_its_runs(finis
     jobs = proc.stdout.split("Job stats:")[1].split("Reasons:")[0]
     assert "aggregate" in jobs  # the tables read where each recipe runs
     assert "train_prompts" not in jobs and "evaluate" not in jobs
+
+
+def _planned(workdir: Path, config: dict) -> dict[str, int]:
+    """Jobs per rule that `snakemake -n` plans (default rerun triggers) for ``config`` on a finished run."""
+    proc = snakemake(workdir, config, "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("total")[0]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE)}
+
+
+DOWNSTREAM_OF_GENERATE = {"select": 1, "plot_synthetic": 1, "plot_tsne": 1, "train_prompts": 1, "evaluate": 1,
+                          "plot_pseudo_labels": 1, "plot_training": 1, "aggregate": 1, "all": 1}  # air_grip's run
+
+
+@pytest.mark.parametrize("change,expected", [
+    # how a job runs, not what it writes: no job
+    (lambda c: c["generate"].update(batch_size=5), {}),
+    (lambda c: c["encode"].update(batch_size=5), {}),
+    (lambda c: c.update(threads=1), {}),
+    (lambda c: c.update(device="auto"), {}),
+    (lambda c: c["methods"]["air_grip"].update(paper_method="AiR"), {"aggregate": 1, "all": 1}),  # a table name
+    # what it writes: exactly the jobs downstream of the change (zero_shot's run reads no synthetic image)
+    (lambda c: c["generate"].update(steps=4), {"generate": 2, **DOWNSTREAM_OF_GENERATE}),
+    (lambda c: c["lora"].update(steps=4), {"train_lora": 1, "plot_lora_loss": 1, "generate": 2,
+                                           **DOWNSTREAM_OF_GENERATE}),
+    (lambda c: c["methods"]["air_grip"].update(fusion_lambda=0.5),
+     {"train_prompts": 1, "evaluate": 1, "plot_pseudo_labels": 1, "plot_training": 1, "aggregate": 1, "all": 1}),
+    # a shard is a job whose files are its declared outputs: another count is other jobs (docs/reliability.md)
+    (lambda c: c["generate"].update(shards=3), {"generate": 3, **DOWNSTREAM_OF_GENERATE}),
+], ids=["generate.batch_size", "encode.batch_size", "threads", "device", "paper_method", "generate.steps",
+        "lora.steps", "fusion_lambda", "generate.shards"])
+def test_a_change_plans_exactly_the_jobs_it_changes(finished_run, change, expected):
+    workdir, config = finished_run
+    changed = copy.deepcopy(config)
+    change(changed)
+    assert _planned(workdir, changed) == expected
 
 
 @pytest.mark.parametrize("mistake,key", [
