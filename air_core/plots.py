@@ -211,12 +211,13 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, seed: int =
 
 
 def embedding_points(real: np.ndarray, real_labels: np.ndarray, text: np.ndarray, prototypes: np.ndarray | None,
-                     max_real: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The points of fig. 6: at most ``max_real`` real images (an equal seeded share per class), the C text
-    features and the C prototypes.
+                     max_real: int, seed: int = 0,
+                     fused: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points of fig. 6: at most ``max_real`` images (an equal seeded share per class), the C text
+    features, the C prototypes and the C fused classifier vectors, when given.
 
     Returns:
-        (N, D) features, (N,) kinds ('real', 'text', 'prototype'), (N,) class labels.
+        (N, D) features, (N,) kinds ('real', 'text', 'prototype', 'fused'), (N,) class labels.
     """
     rng = np.random.default_rng(seed)
     n_classes = len(text)
@@ -224,17 +225,29 @@ def embedding_points(real: np.ndarray, real_labels: np.ndarray, text: np.ndarray
     keep = np.concatenate([rng.permutation(np.flatnonzero(real_labels == c))[:per_class] for c in range(n_classes)])
     keep = np.sort(keep).astype(int)
     parts = [(real[keep], "real", real_labels[keep]), (text, "text", np.arange(n_classes))]
-    if prototypes is not None:
-        parts.append((prototypes, "prototype", np.arange(n_classes)))
+    for kind, vectors in (("prototype", prototypes), ("fused", fused)):
+        if vectors is not None:
+            parts.append((vectors, kind, np.arange(n_classes)))
     x = np.concatenate([p[0] for p in parts]).astype(np.float32)
     kinds = np.concatenate([[p[1]] * len(p[0]) for p in parts])
     return x, kinds, np.concatenate([p[2] for p in parts]).astype(int)
 
 
+def fused_classifier(text: np.ndarray, prototypes: np.ndarray, fusion_lambda: float) -> np.ndarray:
+    """Fig. 6's fused classifier of a class, a point in the embedding space: normalise(g_c + lambda F(x*_c)).
+
+    Eq. 7 fuses probabilities, not vectors; this is the vector whose cosine with an image is the sum of the
+    two classifiers' cosines, the closest single point to what the fused classifier scores.
+    """
+    fused = text + fusion_lambda * prototypes
+    return (fused / np.linalg.norm(fused, axis=1, keepdims=True)).astype(np.float32)
+
+
 def plot_embedding(xy: np.ndarray, kinds: Sequence[str], labels: np.ndarray, class_names: Sequence[str],
                    out_path: str | Path, title: str = "") -> None:
-    """A 2-D embedding (fig. 6): colour = class, marker = kind ('real' dots, 'text' stars, 'prototype' triangles)."""
-    markers = {"real": ("o", 8, 0.45), "text": ("*", 160, 1.0), "prototype": ("^", 70, 1.0)}
+    """A 2-D embedding (fig. 6): colour = class, marker = kind ('real' dots, 'text' stars, 'prototype' triangles,
+    'fused' plus signs)."""
+    markers = {"real": ("o", 8, 0.45), "text": ("*", 160, 1.0), "prototype": ("^", 70, 1.0), "fused": ("P", 90, 1.0)}
     colors = _class_colors(len(class_names))
     kinds, labels = np.asarray(kinds), np.asarray(labels)
     fig, ax = plt.subplots(figsize=(7, 6))

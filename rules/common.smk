@@ -30,6 +30,10 @@ RESULTS_TABLE = f"{R}/tables/results.parquet"
 # The rules' scripts, from any --directory. An environment variable, not a param or a path in the command: a
 # moved checkout changes neither, so it re-runs nothing. Snakemake passes it to every job (local or SLURM).
 os.environ["AIR_SCRIPTS"] = os.path.join(workflow.basedir, "workflow_scripts")
+
+
+envvars:
+    "AIR_SCRIPTS",
 # Torch threads of a job: a fixed count (threads > 0) is set by the script whatever --cores gives the job,
 # so a job's numbers do not depend on the machine; 0 leaves torch its default, the cores Snakemake gives
 # the job (OMP_NUM_THREADS), and schedules it on every core.
@@ -116,3 +120,36 @@ def confident_accuracy_tables(wildcards):
     return [f"{RUN}/confident_accuracy.parquet".format(d=wildcards.d, paradigm=wildcards.paradigm,
                                                        prompt=wildcards.prompt, method=m, seed=s)
             for m, s in method_seeds(wildcards)]
+
+
+# The report's figures (rules/report.smk).
+
+
+def tsne_prototypes(wildcards):
+    """The prototypes drawn beside the real and text embeddings: the lora variant's when made, else the first read."""
+    variants = EXP.variants_read(wildcards.d)
+    variant = "lora" if "lora" in variants else next(iter(variants), None)
+    return [f"{R}/{wildcards.d}/synthetic/{variant}/prototypes.parquet"] if variant else []
+
+
+def shown_lambda(d):
+    """Eq. 7's lambda of the first recipe on ``d`` that fuses synthetic prototypes (AiR's): the figures' fusion."""
+    for _, _, method in EXP.grid(d):
+        recipe = EXP.methods[method].recipe(EXP.datasets[d])
+        if recipe.fuses and recipe.prototypes == "synthetic":
+            return recipe.fusion_lambda
+    return 0.0
+
+
+def has_studies(d):
+    """A sweep, or AiR on CPL with more than one SD variant, ran on ``d`` (UL, text): fig. 3's figure is drawn."""
+    summary = EXP.method_summary()
+    ran = [m for m in EXP.methods_at("ul", "text", d)]
+    variants = {summary[m]["synthetic"] for m in ran if summary[m]["base"] == "cpl" and not summary[m]["sweep_of"]
+                and (summary[m]["fuses"] or summary[m]["synthetic_loss"])}
+    return any(summary[m]["sweep_of"] for m in ran) or len(variants) > 1
+
+
+def lora_variants(d):
+    return [v for v in EXP.variants_read(d) if EXP.sd_variants[v].lora is not None]
+

@@ -6,21 +6,10 @@ PLOTS = f"{R}/{{d}}/plots"
 RESULTS_INDEX = f"{R}/README.md"
 
 
-# The prototypes shown in the t-SNE beside the real and text embeddings: the LoRA variant's when made.
-def tsne_prototypes(wildcards):
-    """The prototypes drawn beside the real and text embeddings: the lora variant's when made, else the first read."""
-    variants = EXP.variants_read(wildcards.d)
-    variant = "lora" if "lora" in variants else next(iter(variants), None)
-    return [f"{R}/{wildcards.d}/synthetic/{variant}/prototypes.parquet"] if variant else []
-
-
-def lora_variants(d):
-    return [v for v in EXP.variants_read(d) if EXP.sd_variants[v].lora is not None]
-
-
 # Every figure of the report and the results index (rule all asks for them).
 REPORT_TARGETS = (
-    expand(f"{PLOTS}/{{name}}.png", d=DATASETS, name=["zero_shot_confusion", "tsne"])
+    expand(f"{PLOTS}/{{name}}.png", d=DATASETS, name=["zero_shot_confusion", "tsne", "cam"])
+    + [f"{PLOTS}/studies.png".format(d=d) for d in DATASETS if has_studies(d)]
     + [f"{PLOTS}/synthetic_{v}.png".format(d=d) for d in DATASETS for v in EXP.variants_read(d)]
     + [f"{PLOTS}/lora_loss_{v}.png".format(d=d) for d in DATASETS for v in lora_variants(d)]
     + expand(f"{PLOTS}/pseudo_labels_{{paradigm}}_{{prompt}}.png", d=DATASETS, paradigm=EXP.paradigms,
@@ -33,6 +22,7 @@ REPORT_TARGETS = (
 # Seconds of CPU work each: on a cluster they run beside Snakemake, not as queued jobs (t-SNE is queued).
 localrules:
     report_files,
+    plot_studies,
     plot_zero_shot,
     plot_lora_loss,
     plot_synthetic,
@@ -113,7 +103,7 @@ rule plot_synthetic:
 
 
 rule plot_tsne:
-    """t-SNE of real-image, text and prototype embeddings (paper fig. 6)."""
+    """t-SNE of the test images, the text classifier, the prototypes and the fused classifier (paper fig. 6)."""
     input:
         manifest=rules.manifest.output.manifest,
         classes=rules.manifest.output.classes,
@@ -125,7 +115,8 @@ rule plot_tsne:
     params:
         max_points=1000,
         prototypes=lambda w, input: input.prototypes or "",
-        title=lambda w: f"t-SNE of CLIP embeddings, {w.d}",
+        fusion_lambda=lambda w: shown_lambda(w.d),
+        title=lambda w: f"t-SNE of the test images' CLIP features and the classifiers, {w.d}",
     resources:
         torch_threads=TORCH_THREADS,
     threads: THREADS
@@ -138,6 +129,7 @@ rule plot_tsne:
     shell:
         "python \"$AIR_SCRIPTS/plot_tsne.py\" --manifest {input.manifest:q} --classes {input.classes:q} "
         "--features {input.features:q} --text-features {input.text_features:q} --prototypes={params.prototypes:q} "
+        "--fusion-lambda {params.fusion_lambda} "
         "--max-points {params.max_points} --threads {resources.torch_threads} --title {params.title:q} "
         "--out {output:q} > {log:q} 2>&1"
 
@@ -202,3 +194,59 @@ rule results_index:
         f"{BENCH}/results_index/results_index.tsv"
     shell:
         "python \"$AIR_SCRIPTS/write_readme.py\" --docs {input.docs:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule plot_studies:
+    """Accuracy against lambda, beta and M (paper fig. 3) and against the SD variant, from the results table."""
+    input:
+        results=RESULTS_TABLE,
+        paper=f"{workflow.basedir}/config/paper/paper_table1.csv",
+        ablations=f"{workflow.basedir}/config/paper/paper_ablations.txt",
+    output:
+        report(f"{PLOTS}/studies.png", caption="../report/studies.rst", category="{d}", subcategory="6 studies"),
+    params:
+        methods=to_json(EXP.method_summary()),
+    conda:
+        "../envs/air.yaml"
+    log:
+        f"{LOGS}/plot_studies/{{d}}.log",
+    benchmark:
+        f"{BENCH}/plot_studies/{{d}}.tsv"
+    shell:
+        "python \"$AIR_SCRIPTS/plot_studies.py\" --results {input.results:q} --methods {params.methods:q} "
+        "--paper {input.paper:q} --ablations {input.ablations:q} --dataset {wildcards.d:q} --out {output:q} "
+        "> {log:q} 2>&1"
+
+
+rule plot_cam:
+    """Grad-CAM of CLIP's image tower on a few test images, text-only vs fused prediction (paper fig. 5)."""
+    input:
+        manifest=rules.manifest.output.manifest,
+        classes=rules.manifest.output.classes,
+        text_features=rules.zero_shot.output.text_features,
+        prototypes=tsne_prototypes,
+        clip_files=model_inputs("clip"),
+    output:
+        report(f"{PLOTS}/cam.png", caption="../report/cam.rst", category="{d}", subcategory="3 embeddings"),
+    params:
+        clip=to_json(EXP.clip),
+        prototypes=lambda w, input: input.prototypes or "",
+        fusion_lambda=lambda w: shown_lambda(w.d),
+        n_images=4,
+    resources:
+        gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+    threads: THREADS
+    conda:
+        "../envs/air.yaml"
+    log:
+        f"{LOGS}/plot_cam/{{d}}.log",
+    benchmark:
+        f"{BENCH}/plot_cam/{{d}}.tsv"
+    shell:
+        "python \"$AIR_SCRIPTS/plot_cam.py\" --clip {params.clip:q} --manifest {input.manifest:q} "
+        "--classes {input.classes:q} --text-features {input.text_features:q} --prototypes={params.prototypes:q} "
+        "--fusion-lambda {params.fusion_lambda} --n-images {params.n_images} --device {resources.device:q} "
+        "--threads {resources.torch_threads} --out {output:q} > {log:q} 2>&1"
+

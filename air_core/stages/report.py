@@ -76,20 +76,101 @@ def plot_training(history_paths: list[str], seeds: list[int], out: str, title: s
 
 
 def plot_tsne(manifest_path: str, classes_path: str, features_path: str, text_features_path: str,
-              prototypes_path: str, max_points: int, seed: int, out: str, title: str) -> None:
-    """Rule plot_tsne: t-SNE of real-image, text and prototype embeddings (fig. 6)."""
-    from air_core.plots import embedding_points, plot_embedding, tsne
+              prototypes_path: str, fusion_lambda: float, max_points: int, seed: int, out: str, title: str) -> None:
+    """Rule plot_tsne: t-SNE of the test images' features with the text classifier, the synthetic prototypes
+    and the fused classifier (fig. 6)."""
+    from air_core.plots import embedding_points, fused_classifier, plot_embedding, tsne
 
     manifest = artifacts.read_frame("manifest", manifest_path)
     features = artifacts.read_frame("features", features_path).merge(manifest, on="image_id", validate="one_to_one")
-    pool = features[features["split"].isin(["train", "val"])]
-    prototypes = artifacts.read_frame("prototypes", prototypes_path) if prototypes_path else None
-    x, kinds, labels = embedding_points(
-        artifacts.column_matrix(pool, "feature"), pool["label"].to_numpy(),
-        artifacts.load_arrays(text_features_path)["text_features"],
-        None if prototypes is None else artifacts.column_matrix(prototypes, "feature"), max_points, seed)
+    test = features[features["split"] == "test"]
+    text = artifacts.load_arrays(text_features_path)["text_features"]
+    prototypes = (artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path), "feature")
+                  if prototypes_path else None)
+    fused = fused_classifier(text, prototypes, fusion_lambda) if prototypes is not None and fusion_lambda else None
+    x, kinds, labels = embedding_points(artifacts.column_matrix(test, "feature"), test["label"].to_numpy(), text,
+                                        prototypes, max_points, seed, fused)
     classes = artifacts.read_frame("classes", classes_path)
     plot_embedding(tsne(x, seed=seed), kinds, labels, classes["class_name"].tolist(), out, title)
+
+
+def plot_studies(results_path: str, methods: dict, paper_path: str, ablations_path: str, dataset: str,
+                 out: str) -> None:
+    """Rule plot_studies: accuracy against each swept value (lambda, beta, M) and the SD variant (fig. 3)."""
+    from air_core.study_plots import plot_studies as plot, sweep_panels, variant_points
+    from air_core.tables import parse_ablations
+
+    results = artifacts.read_frame("results", results_path)
+    table1 = pd.read_csv(paper_path)
+    paper: dict[str, dict] = {}
+    ul_text = table1[(table1["dataset"] == dataset) & (table1["paradigm"] == "ul") & (table1["prompt"] == "text")]
+    numbers = dict(zip(ul_text["method"], ul_text["top1"]))
+    if {"CPL", "AiR"} <= set(numbers):  # fig. 3: M = 0 is CPL, M = 120 AiR
+        paper["n_synthetic"] = {0: numbers["CPL"], 120: numbers["AiR"]}
+    table3 = parse_ablations(Path(ablations_path).read_text(encoding="utf-8")).get("table3")
+    if table3 is not None and dataset in table3:
+        paper["variant"] = {bool(int(row["lora"])): float(row[dataset]) for _, row in table3.iterrows()}
+    plot(sweep_panels(results, methods, dataset), variant_points(results, methods, dataset), paper, dataset, out)
+
+
+def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_path: str, prototypes_path: str,
+             fusion_lambda: float, n_images: int, device: str, out: str) -> None:
+    """Rule plot_cam: Grad-CAM of the image tower for the text-only and the fused prediction of a few test
+    images (fig. 5), preferring images whose prediction the fusion changes."""
+    import numpy as np
+    import torch
+
+    from air_core.cam import fused_score, grad_cam, text_score
+    from air_core.data.images import open_rgb
+    from air_core.jobs import resolve_device
+    from air_core.models.clip import load_clip
+
+    clip = load_clip(clip_spec, resolve_device(device))
+    manifest = artifacts.read_frame("manifest", manifest_path)
+    test = manifest[manifest["split"] == "test"].reset_index(drop=True)
+    names = artifacts.read_frame("classes", classes_path)["class_name"].tolist()
+    text = torch.from_numpy(artifacts.load_arrays(text_features_path)["text_features"]).to(clip.device)
+    protos = (torch.from_numpy(artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path),
+                                                       "feature")).to(clip.device) if prototypes_path else None)
+    rows, images = [], []
+    for index in _cam_images(clip, test, text, protos, fusion_lambda, n_images):
+        pil = open_rgb(test.loc[index, "path"])
+        x = clip.preprocess(pil)[None].to(clip.device)  # (1, 3, H, W)
+        with torch.no_grad():
+            feature = torch.nn.functional.normalize(clip.model.encode_image(x).float(), dim=-1)
+        pred = int((feature @ text.T).argmax())
+        row = {"truth": names[int(test.loc[index, "label"])], "fused": None,
+               "text": (names[pred], grad_cam(clip.model, x, text_score(text, pred, clip.logit_scale)))}
+        if protos is not None:
+            with torch.no_grad():  # eq. 7's argmax
+                fused = (torch.softmax(clip.logit_scale * feature @ text.T, dim=-1) + fusion_lambda
+                         * torch.softmax(clip.logit_scale * feature @ protos.T, dim=-1))
+            label = int(fused.argmax())
+            row["fused"] = (names[label], grad_cam(clip.model, x, fused_score(text, protos, fusion_lambda, label,
+                                                                              clip.logit_scale)))
+        rows.append(row)
+        shown = x[0].permute(1, 2, 0).cpu().numpy()  # the preprocessed image, un-normalised for display
+        images.append(np.clip((shown - shown.min()) / max(np.ptp(shown), 1e-6), 0, 1))
+    from air_core.study_plots import plot_cams
+
+    plot_cams(images, rows, out)
+
+
+def _cam_images(clip, test: pd.DataFrame, text, protos, fusion_lambda: float, n_images: int) -> list[int]:
+    """Test rows to show: those whose prediction the fusion changes first, then the first others (by image_id)."""
+    import torch
+
+    from air_core.encode import encode_images
+
+    order = test.sort_values("image_id").index.tolist()[: max(n_images * 20, n_images)]
+    if protos is None:
+        return order[:n_images]
+    feats = torch.from_numpy(encode_images(clip, test.loc[order, "path"].tolist(), 64, clip.device)).to(clip.device)
+    p = torch.softmax(clip.logit_scale * feats @ text.T, dim=-1)
+    fused = p + fusion_lambda * torch.softmax(clip.logit_scale * feats @ protos.T, dim=-1)
+    changed = (p.argmax(1) != fused.argmax(1)).cpu().numpy()
+    ranked = [i for i, c in zip(order, changed) if c] + [i for i, c in zip(order, changed) if not c]
+    return ranked[:n_images]
 
 
 def results_index(doc_paths: list[str], settings: dict, out: str) -> None:

@@ -1,0 +1,19 @@
+"""Rule plot_studies: accuracy against lambda, beta and M (paper fig. 3) and against the SD variant."""
+
+import argparse
+import json
+
+from air_core.jobs import run_script
+from air_core.stages.report import plot_studies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name in ("--results", "--methods", "--paper", "--ablations", "--dataset", "--out"):
+        parser.add_argument(name, required=True)
+    args = parser.parse_args()
+    plot_studies(args.results, json.loads(args.methods), args.paper, args.ablations, args.dataset, args.out)
+
+
+if __name__ == "__main__":
+    run_script(main)
