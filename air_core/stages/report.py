@@ -120,7 +120,7 @@ def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_pat
     import numpy as np
     import torch
 
-    from air_core.cam import fused_score, grad_cam, text_score
+    from air_core.cam import fused_vector, grad_cam
     from air_core.data.images import open_rgb
     from air_core.jobs import resolve_device
     from air_core.models.clip import load_clip
@@ -140,14 +140,13 @@ def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_pat
             feature = torch.nn.functional.normalize(clip.model.encode_image(x).float(), dim=-1)
         pred = int((feature @ text.T).argmax())
         row = {"truth": names[int(test.loc[index, "label"])], "fused": None,
-               "text": (names[pred], grad_cam(clip.model, x, text_score(text, pred, clip.logit_scale)))}
+               "text": (names[pred], grad_cam(clip.model, x, text[pred]))}
         if protos is not None:
             with torch.no_grad():  # eq. 7's argmax
                 fused = (torch.softmax(clip.logit_scale * feature @ text.T, dim=-1) + fusion_lambda
                          * torch.softmax(clip.logit_scale * feature @ protos.T, dim=-1))
             label = int(fused.argmax())
-            row["fused"] = (names[label], grad_cam(clip.model, x, fused_score(text, protos, fusion_lambda, label,
-                                                                              clip.logit_scale)))
+            row["fused"] = (names[label], grad_cam(clip.model, x, fused_vector(text, protos, fusion_lambda, label)))
         rows.append(row)
         shown = x[0].permute(1, 2, 0).cpu().numpy()  # the preprocessed image, un-normalised for display
         images.append(np.clip((shown - shown.min()) / max(np.ptp(shown), 1e-6), 0, 1))
