@@ -3,14 +3,16 @@
 Every Parquet file the workflow writes is named in ``SCHEMAS`` with its columns, their
 Arrow types and their meaning; ``docs/artifacts.md`` is checked against this table by the
 tests. Every writer goes through a temporary file and a rename, so a killed job never
-leaves a half-written artifact that looks complete.
+leaves a half-written artifact that looks complete; files are created with the modes ``open``
+and ``mkdir`` give (the umask decides who may read them). Inside a claimed results folder
+(``air_core.results_dir``) every finished file gets a checksum (``air_core.checksums``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from air_core import checksums
+from air_core.atomic import temp_dir_beside, temp_file_beside
 
 EMBEDDING = "embedding"  # fixed_size_list<float32>[D], D = the model's embedding width
 PROBS = "probs"  # fixed_size_list<float32>[C], C = number of classes
@@ -210,17 +215,53 @@ def check_table(name: str, table: pa.Table) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only on success."""
+    """Yield a temporary path beside ``path``; rename it into place only on success (``publish``).
+
+    The temporary file has the mode a plain ``open`` gives (0o666 less the umask), so a shared
+    project's group can read the artifact when the umask lets it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(path)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        yield tmp
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Rename the finished file ``tmp`` to ``path`` and, in a claimed results folder, record its checksum."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    checksums.forget(path)
+    os.replace(tmp, path)
+    checksums.record(path)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` whole and every file in it
+    gets its checksum (in a claimed results folder). The folder has the mode ``mkdir`` gives."""
+    path = Path(path)
+    tmp = temp_dir_beside(path)
+    try:
+        yield tmp
+        checksums.forget_tree(path)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            checksums.record(file)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a text artifact (JSON, Markdown, a name list) atomically, UTF-8."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def write_table(name: str, columns: dict[str, object], path: str | os.PathLike) -> pa.Table:

@@ -1,4 +1,4 @@
-"""Small commands around the workflow: `python -m air_core.cli show-results | fetch-models`."""
+"""Small commands around the workflow: `python -m air_core.cli show-results | verify | claim | fetch-models`."""
 
 from __future__ import annotations
 
@@ -6,21 +6,70 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import yaml
 
+from air_core.checksums import MARKER
+from air_core.results_dir import Damaged, claim_results_dir, scan_results, verify_results
+from air_core.workflow_checks import ConfigError
+
 log = logging.getLogger("air")
 
 
-def show_results(configfile: str) -> int:
-    """Print the results table of an experiment and where it lies."""
+def _results_dir(configfile: str) -> Path:
+    """The config's results_dir as written (relative to the folder snakemake runs in, like its targets)."""
     config = yaml.safe_load(Path(configfile).read_text()) or {}
-    table = Path(config.get("results_dir", "results")) / "tables" / "results.md"
+    return Path(config.get("results_dir", "results"))
+
+
+def rebuild_command(configfile: str, targets: list[Path], profile: str = "profiles/local") -> str:
+    """The snakemake call that rebuilds exactly ``targets`` (``--force``: those jobs only; the next usual
+    run re-runs what reads them, their inputs being newer)."""
+    words = ["snakemake", "--profile", profile, "--configfile", configfile, "--force", *map(str, targets)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _report_damage(damaged: list[Damaged], configfile: str, profile: str) -> None:
+    for item in damaged:
+        print(f"DAMAGED {item.path}: {item.problem}\n  rebuild: {rebuild_command(configfile, [item.rebuild], profile)}")
+    targets = sorted({item.rebuild for item in damaged})
+    if len(targets) > 1:
+        print(f"Rebuild them all: {rebuild_command(configfile, targets, profile)}")
+
+
+def verify(configfile: str, profile: str = "profiles/local") -> int:
+    """Check every artifact of an experiment's results folder against its checksum; 1 if one is damaged."""
+    results = _results_dir(configfile)
+    try:
+        found = scan_results(results)
+    except ConfigError as error:
+        print(f"Cannot verify: {error}")
+        return 2
+    _report_damage(found.damaged, configfile, profile)
+    print(f"{results}: {found.checked} files checked, {len(found.damaged)} damaged, "
+          f"{len(found.unchecked)} without a checksum (written before the folder was claimed, or not by the workflow)")
+    return 1 if found.damaged else 0
+
+
+def show_results(configfile: str) -> int:
+    """Print the results table of an experiment and where it lies; refuse a damaged one."""
+    results = _results_dir(configfile)
+    table = results / "tables" / "results.md"
     if not table.is_file():
         print(f"No results table at {table}: run the workflow first (snakemake --configfile {configfile}).")
         return 1
+    if (results / MARKER).is_file():
+        damaged = verify_results(results, under="tables")
+        if damaged:
+            print(f"The results tables of {results} are damaged; not showing them.")
+            _report_damage(damaged, configfile, "profiles/local")
+            print(f"Check the whole folder: python -m air_core.cli verify --configfile {shlex.quote(configfile)}")
+            return 1
+    else:
+        log.warning("%s has no %s: its tables cannot be checked against checksums", results, MARKER)
     print(table.read_text())
     for toy in sorted(table.parent.glob("toy_world_*.md")):  # the toy world's side-by-side table (demo)
         print(toy.read_text())
@@ -30,10 +79,22 @@ def show_results(configfile: str) -> int:
     return 0
 
 
+def claim(configfile: str, adopt: bool) -> int:
+    """Claim an experiment's results folder (the workflow does this itself before its first job)."""
+    try:
+        root = claim_results_dir(_results_dir(configfile), adopt=adopt)
+    except ConfigError as error:
+        print(f"Cannot claim: {error}")
+        return 2
+    print(f"{root} is claimed: {root / MARKER}")
+    return 0
+
+
 def fetch_models(clip_json: str, diffusion_json: str, out: str | None) -> int:
     """Fill the local caches with the given models (run where there is network)."""
     from diffusers import StableDiffusionPipeline
 
+    from air_core.artifacts import write_text
     from air_core.config import ClipSpec, DiffusionSpec, from_dict
     from air_core.models.availability import clip_problem, diffusion_problem
     from air_core.models.clip import load_clip
@@ -48,8 +109,7 @@ def fetch_models(clip_json: str, diffusion_json: str, out: str | None) -> int:
     for problem in problems:
         log.error("%s", problem)
     if out and not problems:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"clip": json.loads(clip_json), "diffusion": json.loads(diffusion_json)}))
+        write_text(out, json.dumps({"clip": json.loads(clip_json), "diffusion": json.loads(diffusion_json)}))
     return 1 if problems else 0
 
 
@@ -58,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m air_core.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("show-results", help="print an experiment's results table and its path")
-    show.add_argument("--configfile", default="config/config.yaml")
+    check = commands.add_parser("verify", help="list damaged artifacts (checksum mismatch) and how to rebuild them")
+    check.add_argument("--profile", default="profiles/local", help="Snakemake profile for the rebuild commands")
+    own = commands.add_parser("claim", help="claim the results folder (the workflow does it before its first job)")
+    own.add_argument("--adopt", action="store_true", help="claim a non-empty folder: this workflow's older results")
+    for command in (show, check, own):
+        command.add_argument("--configfile", default="config/config.yaml")
     fetch = commands.add_parser("fetch-models", help="fill the local model caches (needs network)")
     fetch.add_argument("--clip", required=True, help="CLIP spec as JSON, as in the config's models.clip")
     fetch.add_argument("--diffusion", required=True, help="diffusion spec as JSON, as in models.diffusion")
@@ -66,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "show-results":
         return show_results(args.configfile)
+    if args.command == "verify":
+        return verify(args.configfile, args.profile)
+    if args.command == "claim":
+        return claim(args.configfile, args.adopt)
     return fetch_models(args.clip, args.diffusion, args.out)
 
 
