@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from air_core import checksums
-from air_core.atomic import temp_dir_beside, temp_file_beside
+from air_core.atomic import set_modes, temp_dir_beside, temp_file_beside
 
 EMBEDDING = "embedding"  # fixed_size_list<float32>[D], D = the model's embedding width
 PROBS = "probs"  # fixed_size_list<float32>[C], C = number of classes
@@ -233,6 +233,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Rename the finished file ``tmp`` to ``path`` and, in a claimed results folder, record its checksum."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    set_modes(tmp)  # the writer may have made its own file (safetensors: 0600); the umask decides
     checksums.forget(path)
     os.replace(tmp, path)
     checksums.record(path)
@@ -247,6 +248,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_dir_beside(path)
     try:
         yield tmp
+        set_modes(tmp)
         checksums.forget_tree(path)
         if path.exists():
             shutil.rmtree(path)

@@ -2,17 +2,53 @@
 
 ``tempfile.mkstemp`` and ``mkdtemp`` create 0600 files and 0700 folders whatever the umask, so an
 artifact renamed into place from one is unreadable to the rest of a shared project's group. These
-create theirs with 0o666 and 0o777 and let the kernel apply the umask (and any default ACL), exactly
-as a plain ``open(path, "w")`` or ``mkdir`` would.
+create theirs with 0o666 and 0o777 and let the kernel apply the umask, exactly as a plain
+``open(path, "w")`` or ``mkdir`` would. Some writers replace the file they are given with one of
+their own (safetensors 0.8 writes 0600 files), so ``file_mode`` is also what a finished artifact
+is set to before it is renamed into place.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 _FILE_MODE, _DIR_MODE = 0o666, 0o777  # what open() and mkdir() ask for; the umask takes away from them
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` can only swap it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: swap and restore (a moment in which another thread could create a file)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open`` gives a new file: 0o666 less the umask (0o644 with the usual 022)."""
+    return _FILE_MODE & ~umask()
+
+
+def dir_mode() -> int:
+    """The mode ``mkdir`` gives a new folder: 0o777 less the umask (0o755 with the usual 022)."""
+    return _DIR_MODE & ~umask()
+
+
+def set_modes(path: str | os.PathLike) -> None:
+    """Give ``path`` (a file, or a folder and everything in it) the modes of a new file or folder."""
+    path = Path(path)
+    wanted = {True: dir_mode(), False: file_mode()}
+    for item in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        mode = wanted[item.is_dir()]
+        if stat.S_IMODE(item.stat().st_mode) != mode:
+            os.chmod(item, mode)
 
 
 def _create_beside(path: Path, suffix: str, make) -> Path:

@@ -21,8 +21,15 @@ log = logging.getLogger("air")
 
 def _results_dir(configfile: str) -> Path:
     """The config's results_dir as written (relative to the folder snakemake runs in, like its targets)."""
+    if not Path(configfile).is_file():
+        raise ConfigError(f"config file {configfile} not found: pass the experiment's config with --configfile")
     config = yaml.safe_load(Path(configfile).read_text()) or {}
     return Path(config.get("results_dir", "results"))
+
+
+def _for(error: Exception, configfile: str) -> str:
+    """An error message with this config file in its commands."""
+    return str(error).replace("<your config>", shlex.quote(configfile))
 
 
 def rebuild_command(configfile: str, targets: list[Path], profile: str = "profiles/local") -> str:
@@ -43,11 +50,7 @@ def _report_damage(damaged: list[Damaged], configfile: str, profile: str) -> Non
 def verify(configfile: str, profile: str = "profiles/local") -> int:
     """Check every artifact of an experiment's results folder against its checksum; 1 if one is damaged."""
     results = _results_dir(configfile)
-    try:
-        found = scan_results(results)
-    except ConfigError as error:
-        print(f"Cannot verify: {error}")
-        return 2
+    found = scan_results(results)
     _report_damage(found.damaged, configfile, profile)
     print(f"{results}: {found.checked} files checked, {len(found.damaged)} damaged, "
           f"{len(found.unchecked)} without a checksum (written before the folder was claimed, or not by the workflow)")
@@ -81,11 +84,7 @@ def show_results(configfile: str) -> int:
 
 def claim(configfile: str, adopt: bool) -> int:
     """Claim an experiment's results folder (the workflow does this itself before its first job)."""
-    try:
-        root = claim_results_dir(_results_dir(configfile), adopt=adopt)
-    except ConfigError as error:
-        print(f"Cannot claim: {error}")
-        return 2
+    root = claim_results_dir(_results_dir(configfile), adopt=adopt)
     print(f"{root} is claimed: {root / MARKER}")
     return 0
 
@@ -129,13 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--diffusion", required=True, help="diffusion spec as JSON, as in models.diffusion")
     fetch.add_argument("--out", default=None, help="marker file written when both models are present")
     args = parser.parse_args(argv)
-    if args.command == "show-results":
-        return show_results(args.configfile)
-    if args.command == "verify":
-        return verify(args.configfile, args.profile)
-    if args.command == "claim":
+    if args.command == "fetch-models":
+        return fetch_models(args.clip, args.diffusion, args.out)
+    try:
+        if args.command == "show-results":
+            return show_results(args.configfile)
+        if args.command == "verify":
+            return verify(args.configfile, args.profile)
         return claim(args.configfile, args.adopt)
-    return fetch_models(args.clip, args.diffusion, args.out)
+    except ConfigError as error:  # a message naming the key or file and the fix, not a traceback
+        print(f"{args.command}: {_for(error, args.configfile)}")
+        return 2
 
 
 if __name__ == "__main__":

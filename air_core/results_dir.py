@@ -151,7 +151,8 @@ def scan_results(results_dir: str | os.PathLike, under: str | None = None) -> Ve
     root = Path(results_dir)
     if not (root / MARKER).is_file():
         raise ConfigError(f"results_dir '{root}' has no {MARKER}: it is not a claimed results folder, so its files "
-                          "have no checksums to verify (run the workflow once, or claim it with "
+                          "have no checksums to verify (the workflow claims a new or empty results_dir before its "
+                          "first job; this workflow's older results are claimed with "
                           "python -m air_core.cli claim --adopt --configfile <your config>)")
     found = Verification()
     for path in tqdm(_artifact_files(root, under), desc="verify", unit="file", mininterval=5):

@@ -224,7 +224,9 @@ def _mode(path) -> int:
 def test_artifacts_honour_the_umask(tmp_path, umask):
     """Files 0o666 less the umask, folders 0o777 less it, as open() and mkdir() give: with umask 022 a shared
     project's group can read every artifact, with 077 nobody else can."""
+    import torch
     from PIL import Image
+    from safetensors.torch import save_file
 
     results = claim_results_dir(tmp_path / "results")  # the marker and the checksum files as well
     files = [results / "d" / "data" / "classes.parquet", results / "d" / "grid.png", results / "tables" / "r.md",
@@ -234,15 +236,20 @@ def test_artifacts_honour_the_umask(tmp_path, umask):
     write_text(files[2], "| a |\n")
     with atomic_path(files[3]) as tmp:
         tmp.write_text("{}")
-    loose = tmp_path / "loose.bin"
-    with open(loose, "wb") as f:  # written by a library's own open(), then moved in
-        f.write(b"w")
+    loose = tmp_path / "lora" / "weights.safetensors"
+    loose.parent.mkdir()
+    save_file({"w": torch.zeros(2)}, str(loose))  # safetensors makes its own file (0600 in 0.8), then moved in
     publish(loose, files[4])
-    with atomic_dir(results / "toy" / "sd") as tmp:
+    with atomic_path(results / "d" / "text_features.safetensors") as tmp:
+        save_file({"w": torch.zeros(2)}, str(tmp))
+    with atomic_dir(results / "toy" / "sd") as tmp:  # save_pretrained's folders and files
+        (tmp / "unet").mkdir()
+        save_file({"w": torch.zeros(2)}, str(tmp / "unet" / "model.safetensors"))
         (tmp / "model_index.json").write_text("{}")
-    files += [results / "toy" / "sd" / "model_index.json", results / MARKER]
+    files += [results / "d" / "text_features.safetensors", results / "toy" / "sd" / "unet" / "model.safetensors",
+              results / "toy" / "sd" / "model_index.json", results / MARKER]
     files += sorted((results / ".air").rglob("*.sha256"))
-    assert len(files) == 7 + 6
+    assert len(files) == 9 + 8
     folders = {p for f in files for p in f.parents if results in p.parents or p == results}
     assert {f: oct(_mode(f)) for f in files} == {f: oct(0o666 & ~umask) for f in files}
     assert {d: oct(_mode(d)) for d in folders} == {d: oct(0o777 & ~umask) for d in folders}
