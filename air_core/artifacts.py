@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -222,39 +223,53 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     tmp = temp_file_beside(path)
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)  # the mode the kernel gave a new file here
     try:
         yield tmp
-        publish(tmp, path)
+        publish(tmp, path, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Rename the finished file ``tmp`` to ``path`` and, in a claimed results folder, record its checksum."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    set_modes(tmp)  # the writer may have made its own file (safetensors: 0600); the umask decides
-    checksums.forget(path)
+def publish(tmp: str | os.PathLike, path: str | os.PathLike, mode: int | None = None) -> Path:
+    """Rename the finished file ``tmp`` to ``path`` and, in a claimed results folder, record its checksum.
+
+    ``mode`` (default: what the umask gives a new file) is set first: the writer may have made a file
+    of its own (safetensors 0.8 writes 0600 files).
+    """
+    if mode is None:
+        set_modes(tmp)
+    elif stat.S_IMODE(os.stat(tmp).st_mode) != mode:
+        os.chmod(tmp, mode)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    root = checksums.claimed_root(os.path.dirname(os.path.abspath(path)))
+    if root is not None:
+        checksums.forget(root, path)
     os.replace(tmp, path)
-    checksums.record(path)
+    if root is not None:
+        checksums.record(root, path)
     return Path(path)
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` whole and every file in it
-    gets its checksum (in a claimed results folder). The folder has the mode ``mkdir`` gives."""
+    gets its checksum (in a claimed results folder). Files and folders get the modes the umask gives."""
     path = Path(path)
     tmp = temp_dir_beside(path)
     try:
         yield tmp
         set_modes(tmp)
-        checksums.forget_tree(path)
+        root = checksums.claimed_root(path.parent)
+        if root is not None:
+            checksums.forget_tree(root, path)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-        for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            checksums.record(file)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if root is not None else []
+        for file in files:
+            checksums.record(root, file)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -172,7 +172,7 @@ def test_a_kill_between_the_rename_and_the_checksum_leaves_the_file_unchecked_no
     path = results / "classes.parquet"
     _classes(path)
 
-    def killed(_path):
+    def killed(_root, _path):
         raise KeyboardInterrupt  # the job dies right after the rename
 
     monkeypatch.setattr(checksums, "record", killed)
