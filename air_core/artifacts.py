@@ -3,7 +3,9 @@
 Every Parquet file the workflow writes is named in ``SCHEMAS`` with its columns, their
 Arrow types and their meaning; ``docs/artifacts.md`` is checked against this table by the
 tests. Every writer goes through a temporary file and a rename, so a killed job never
-leaves a half-written artifact that looks complete.
+leaves a half-written artifact that looks complete; files are created with the modes ``open``
+and ``mkdir`` give (the umask decides who may read them). Inside a claimed results folder
+(``air_core.results_dir``) every finished file gets a checksum (``air_core.checksums``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import shutil
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +22,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from air_core import checksums
+from air_core.atomic import set_modes, temp_dir_beside, temp_file_beside
 
 EMBEDDING = "embedding"  # fixed_size_list<float32>[D], D = the model's embedding width
 PROBS = "probs"  # fixed_size_list<float32>[C], C = number of classes
@@ -211,17 +217,62 @@ def check_table(name: str, table: pa.Table) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place only on success."""
+    """Yield a temporary path beside ``path``; rename it into place only on success (``publish``).
+
+    The temporary file has the mode a plain ``open`` gives (0o666 less the umask), so a shared
+    project's group can read the artifact when the umask lets it.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = temp_file_beside(path)
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)  # the mode the kernel gave a new file here
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
+        yield tmp
+        publish(tmp, path, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike, mode: int | None = None) -> Path:
+    """Rename the finished file ``tmp`` to ``path`` and, in a claimed results folder, record its checksum.
+
+    ``mode`` (default: what the umask gives a new file) is set first: the writer may have made a file
+    of its own (safetensors 0.8 writes 0600 files).
+    """
+    if mode is None:
+        set_modes(tmp)
+    elif stat.S_IMODE(os.stat(tmp).st_mode) != mode:
+        os.chmod(tmp, mode)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    root = checksums.claimed_root(os.path.dirname(os.path.abspath(path)))
+    if root is not None:
+        checksums.forget(root, path)
+    os.replace(tmp, path)
+    if root is not None:
+        checksums.record(root, path)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it replaces ``path`` whole and every file in it
+    gets its checksum (in a claimed results folder). Files and folders get the modes the umask gives."""
+    path = Path(path)
+    tmp = temp_dir_beside(path)
+    try:
+        yield tmp
+        set_modes(tmp)
+        root = checksums.claimed_root(path.parent)
+        if root is not None:
+            checksums.forget_tree(root, path)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if root is not None else []
+        for file in files:
+            checksums.record(root, file)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_table(name: str, columns: dict[str, object], path: str | os.PathLike) -> pa.Table:
@@ -281,7 +332,7 @@ def read_json(path: str | os.PathLike) -> object:
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
-    """Write a text artifact (Markdown, a name list) atomically, UTF-8."""
+    """Write a text artifact (JSON, Markdown, a name list) atomically, UTF-8."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from peft.utils import get_peft_model_state_dict
 from torchvision import transforms
 from tqdm import tqdm
 
+from air_core.artifacts import publish
 from air_core.config import LoraTrainConfig
 from air_core.data.images import open_rgb
 from air_core.models.diffusion import training_scheduler
@@ -115,7 +115,7 @@ def save_lora(pipe: StableDiffusionPipeline, weights_path: str | Path) -> Path:
     with tempfile.TemporaryDirectory(dir=weights_path.parent, prefix=".lora.") as tmp:
         StableDiffusionPipeline.save_lora_weights(
             save_directory=tmp, unet_lora_layers=layers, safe_serialization=True, **metadata)
-        os.replace(Path(tmp) / LORA_WEIGHTS, weights_path)
+        publish(Path(tmp) / LORA_WEIGHTS, weights_path)  # a rename, and the checksum in a claimed results folder
     return weights_path
 
 

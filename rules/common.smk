@@ -10,6 +10,7 @@ import re
 from air_core.config import to_json
 from air_core.experiment import load_experiment
 from air_core.preflight import stop_if_models_missing
+from air_core.results_dir import check_results_dir, claim_results_dir
 
 # Jobs never download: models come from the local caches (rule fetch_models fills them).
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -21,6 +22,7 @@ envvars:
 
 EXP = load_experiment(config, workflow.configfiles, os.path.join(workflow.basedir, "config", "datasets"))
 R = EXP.results_dir
+check_results_dir(R)  # another project's folder stops the run here, before anything is written
 DATASETS = list(EXP.datasets)
 SEEDS = list(EXP.seeds)
 LOGS = f"{R}/logs"

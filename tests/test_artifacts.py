@@ -1,13 +1,18 @@
 """Artifact I/O: documented Parquet schemas, embedding columns and atomic writes."""
 
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from air_core.artifacts import (EMBEDDING, PROBS, SCHEMAS, atomic_path, check_table, column_matrix, embedding_array,
-                                read_table, save_image, to_table, write_table)
+from air_core.artifacts import (EMBEDDING, PROBS, SCHEMAS, atomic_dir, atomic_path, check_table, column_matrix,
+                                embedding_array, publish, read_table, save_image, to_table, write_table, write_text)
+from air_core.checksums import MARKER
+from air_core.results_dir import claim_results_dir
 
 ARROW = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(),
          "float64": pa.float64(), "bool": pa.bool_()}
@@ -194,8 +199,57 @@ def test_save_image_writes_a_png_atomically(tmp_path):
 
 def test_pandas_round_trip_keeps_dtypes(tmp_path):
     frame = pd.DataFrame({"iteration": [0, 0, 1], "image_id": ["a", "b", "a"], "pseudo_label": [1, 0, 1],
-                          "score": [0.5, 0.25, 0.75], "correct": [True, False, True]})
+                          "score": [0.5, 0.25, 0.75], "correct": [True, False, True],
+                          "held_out": [False, False, True]})
     write_table("pseudo_labels", {c: frame[c].to_numpy() for c in frame.columns}, tmp_path / "p.parquet")
     back = read_table("pseudo_labels", tmp_path / "p.parquet").to_pandas()
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
     assert back["pseudo_label"].dtype == np.int32 and back["correct"].dtype == bool
+
+
+@pytest.fixture(params=[0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
+def umask(request):
+    """The process umask set for one test and restored after it."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_artifacts_honour_the_umask(tmp_path, umask):
+    """Files 0o666 less the umask, folders 0o777 less it, as open() and mkdir() give: with umask 022 a shared
+    project's group can read every artifact, with 077 nobody else can."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    results = claim_results_dir(tmp_path / "results")  # the marker and the checksum files as well
+    files = [results / "d" / "data" / "classes.parquet", results / "d" / "grid.png", results / "tables" / "r.md",
+             results / "d" / "run" / "settings.json", results / "d" / "lora" / "w.safetensors"]
+    write_table("classes", {"label": [0], "class_name": ["a"], "slug": ["a"]}, files[0])
+    save_image(Image.new("RGB", (2, 2)), files[1])
+    write_text(files[2], "| a |\n")
+    with atomic_path(files[3]) as tmp:
+        tmp.write_text("{}")
+    loose = tmp_path / "lora" / "weights.safetensors"
+    loose.parent.mkdir()
+    save_file({"w": torch.zeros(2)}, str(loose))  # safetensors makes its own file (0600 in 0.8), then moved in
+    publish(loose, files[4])
+    with atomic_path(results / "d" / "text_features.safetensors") as tmp:
+        save_file({"w": torch.zeros(2)}, str(tmp))
+    with atomic_dir(results / "toy" / "sd") as tmp:  # save_pretrained's folders and files
+        (tmp / "unet").mkdir()
+        save_file({"w": torch.zeros(2)}, str(tmp / "unet" / "model.safetensors"))
+        (tmp / "model_index.json").write_text("{}")
+    files += [results / "d" / "text_features.safetensors", results / "toy" / "sd" / "unet" / "model.safetensors",
+              results / "toy" / "sd" / "model_index.json", results / MARKER]
+    files += sorted((results / ".air").rglob("*.sha256"))
+    assert len(files) == 9 + 8
+    folders = {p for f in files for p in f.parents if results in p.parents or p == results}
+    assert {f: oct(_mode(f)) for f in files} == {f: oct(0o666 & ~umask) for f in files}
+    assert {d: oct(_mode(d)) for d in folders} == {d: oct(0o777 & ~umask) for d in folders}

@@ -99,7 +99,7 @@ def planned_jobs(out: str) -> dict[str, int]:
 def outputs(results: Path, leave_out: tuple[str, ...] = ()) -> list[Path]:
     """The artifacts under ``results`` (not logs, benchmarks or hidden files), less the ``leave_out`` folders."""
     return sorted(p for p in results.rglob("*") if p.is_file()
-                  and not p.relative_to(results).as_posix().startswith(("logs/", "benchmarks/", *leave_out))
+                  and not p.relative_to(results).as_posix().startswith(("logs/", "benchmarks/", ".air/", *leave_out))
                   and not p.name.startswith("."))
 
 

@@ -4,6 +4,7 @@ import argparse
 import json
 import logging
 
+from air_core.artifacts import write_json
 from air_core.config import ClipSpec
 from air_core.models.clip import load_clip
 from air_core.jobs import run_script, set_threads
@@ -36,10 +37,9 @@ def main() -> None:
     log.info("toy CLIP: zero-shot top-1 on %d held-out source images: %.1f%%", len(held_labels), accuracy)
     write_toy_table("toy_clip_history", {k: [h[k] for h in history] for k in ("step", "lr", "loss", "logit_scale")},
                     args.history)
-    with open(args.summary, "w") as f:
-        json.dump({"source_heldout_top1": accuracy, "n_heldout": len(held_labels), "classes": len(names),
-                   "logit_scale": clip.logit_scale,
-                   "steps": cfg.steps, "batch_size": cfg.batch_size, "threads": args.threads}, f, indent=2)
+    write_json({"source_heldout_top1": accuracy, "n_heldout": len(held_labels), "classes": len(names),
+                "logit_scale": clip.logit_scale, "steps": cfg.steps, "batch_size": cfg.batch_size,
+                "threads": args.threads}, args.summary)
 
 
 if __name__ == "__main__":

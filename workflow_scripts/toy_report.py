@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import load_file
 
-from air_core.artifacts import column_matrix, read_table
+from air_core.artifacts import column_matrix, read_table, write_text
 from air_core.jobs import run_script
 from air_core.toy.report import (agreement, final_rows, pseudo_label_rows, real_prototypes, synthetic_prototypes,
                                  to_markdown)
@@ -48,8 +48,7 @@ def main() -> None:
     rows += final_rows(pd.concat([read_table("metrics", m).to_pandas() for m in args.metrics], ignore_index=True))
     write_toy_table("toy_world", {k: [r[k] for r in rows] for k in ("group", "name", "value", "std", "n")}, args.table)
     markdown = to_markdown(rows, f"Toy world: {args.dataset}")
-    with open(args.markdown, "w") as f:
-        f.write(markdown)
+    write_text(markdown, args.markdown)
     logging.getLogger("toy_report").info("\n%s", markdown)
 
 

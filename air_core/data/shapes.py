@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from air_core.artifacts import save_image
+from air_core.artifacts import save_image, write_text
 from air_core.config import ShapesConfig
 
 # (name, number of polygon corners; 0 = ellipse)
@@ -78,5 +78,5 @@ def write_shapes_dataset(root: str | Path, cfg: ShapesConfig) -> list[str]:
         rng = np.random.default_rng([cfg.seed, label, i, split == "test"])
         folder = names[label].replace(" ", "_")
         save_image(draw_shape(names[label], cfg.size, rng), root / split / folder / f"{i:04d}.png")
-    (root / "class_names.txt").write_text("".join(f"{n}\n" for n in names))
+    write_text("".join(f"{n}\n" for n in names), root / "class_names.txt")
     return names

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
+from air_core.artifacts import atomic_dir
 from air_core.generate import caption
 
 log = logging.getLogger(__name__)
@@ -220,15 +218,7 @@ def pretrain_sd(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch
 
 def save_folder(model, out_dir: str | Path) -> Path:
     """``model.save_pretrained`` (a pipeline or a model) into ``out_dir`` atomically: a temporary folder
-    beside it, then a rename."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    beside it, then a rename (``air_core.artifacts.atomic_dir``)."""
+    with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return Path(out_dir)

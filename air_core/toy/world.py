@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from air_core.artifacts import save_image, write_text
 from air_core.data.images import open_rgb
 
 SHAPES = ("circle", "triangle", "square", "star", "cross", "ring")
@@ -154,7 +155,7 @@ def _draw_folder(task: tuple) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         rng = np.random.default_rng([cfg.seed, domain, label, i, split == "test"])
-        draw_image(name, cfg.size, rng, dusk).save(folder / f"{i:05d}.png")
+        save_image(draw_image(name, cfg.size, rng, dusk), folder / f"{i:05d}.png")
     return n
 
 
@@ -178,7 +179,7 @@ def write_split(root: Path, names: Sequence[str], per_class: dict[str, int], cfg
         else:
             for task in tasks:
                 bar.update(_draw_folder(task))
-    (root / "class_names.txt").write_text("".join(f"{n}\n" for n in names))
+    write_text("".join(f"{n}\n" for n in names), root / "class_names.txt")
 
 
 def write_source(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[str]:
