@@ -233,7 +233,7 @@ def test_artifacts_honour_the_umask(tmp_path, umask):
              results / "d" / "run" / "settings.json", results / "d" / "lora" / "w.safetensors"]
     write_table("classes", {"label": [0], "class_name": ["a"], "slug": ["a"]}, files[0])
     save_image(Image.new("RGB", (2, 2)), files[1])
-    write_text(files[2], "| a |\n")
+    write_text("| a |\n", files[2])
     with atomic_path(files[3]) as tmp:
         tmp.write_text("{}")
     loose = tmp_path / "lora" / "weights.safetensors"

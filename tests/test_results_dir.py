@@ -118,7 +118,7 @@ def test_artifacts_in_a_claimed_folder_get_checksums_in_sha256sum_format(tmp_pat
     for path in (written[0], written[-1]):
         _classes(path)
     save_image(Image.new("RGB", (4, 4), (1, 2, 3)), written[1])
-    write_text(written[2], "| a |\n")
+    write_text("| a |\n", written[2])
     with atomic_path(written[3]) as tmp:
         tmp.write_text("{}")
     for path in written[:4]:
