@@ -5,7 +5,8 @@ is killed five times, each time with a signal to snakemake's whole process group
 scheduler's time limit or a pre-emption would send it): SIGTERM, then SIGKILL, during train_lora;
 SIGKILL during generate; SIGTERM, then SIGKILL, during train_prompts. After each kill it is resumed
 (``--unlock`` when the kill left the lock behind, ``--rerun-incomplete``). B must end bit-identical to
-A, and no job that finished before a kill may run again. Run C is a copy of finished A with another
+A, and no job that finished before a kill may run again; B runs with --cores 1 and A with --cores 2, so
+this also shows that a run's numbers do not depend on the cores Snakemake has. Run C is a copy of finished A with another
 ``generate.seed``, killed with SIGTERM during generation and resumed: only generation runs again, and
 every image changes. The dataset's class names are ones that break naive paths.
 """
@@ -61,7 +62,7 @@ def names_dataset(folder: Path) -> tuple[Path, Path]:
 def names_config(images: Path, class_names: Path) -> dict:
     """Tiny models, one AiR recipe; LoRA, generation and prompt training each last a few seconds of work."""
     return {
-        "results_dir": "results", "device": "cpu", "threads": 1,
+        "results_dir": "results", "device": "cpu", "threads": 2,  # torch threads, whatever --cores gives a job
         "models": {"clip": {"arch": "air-tiny-vit", "pretrained": None}, "diffusion": {"id": "air-tiny-sd"}},
         "datasets": {D: {"layout": "imagefolder", "root": str(images), "class_names": str(class_names),
                          "description": DESCRIPTION}},
@@ -74,9 +75,14 @@ def names_config(images: Path, class_names: Path) -> dict:
     }
 
 
+# Run B gets one core, A two: with the config's fixed torch threads (2) their numbers must not differ.
+CORES = {"b": "1"}
+
+
 def snakemake_cmd(workdir: Path, *args: str, target: str = TARGET) -> list[str]:
     return [sys.executable, "-m", "snakemake", target, "-s", str(snakefile()), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
+            "--configfile", str(workdir / "config.yaml"), "--cores", CORES.get(workdir.name, "2"),
+            "--resources", "gpu=1", *args]
 
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
