@@ -65,4 +65,4 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile()), "--directory", str(workdir),
            "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
