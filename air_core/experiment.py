@@ -144,20 +144,8 @@ class Experiment:
         return self.methods[method].recipe(self.datasets[dataset], paradigm, prompt)
 
     def method_summary(self) -> dict[str, dict[str, Any]]:
-        """Per method, what the tables need: its table names, where it runs, its sweep, and its switches
-        (resolved once here, so no table re-derives a recipe)."""
-        summary = {}
-        for name, method in self.methods.items():
-            recipe = method.recipe()
-            variant = self.sd_variants.get(recipe.synthetic)
-            summary[name] = {
-                "paper_method": method.paper_method, "paper_row": method.paper_row,
-                "paradigms": method.paradigms, "prompts": method.prompts, "datasets": method.datasets,
-                "sweep_of": method.sweep_of, "sweep": method.sweep, "base": recipe.base,
-                "real_training": recipe.real_training, "fuses": recipe.fuses, "synthetic_loss": recipe.synthetic_loss,
-                "prototypes": recipe.prototypes, "synthetic": recipe.synthetic,
-                "lora": bool(variant and variant.lora is not None)}
-        return summary
+        """Per method, in config order, what the tables need (``method_info``)."""
+        return {name: method_info(method, self.sd_variants) for name, method in self.methods.items()}
 
     def made_by_workflow(self, path: str | None) -> bool:
         """True for a path under ``results_dir``: a rule makes it (the toy world's dataset and models), so it
@@ -172,6 +160,18 @@ class Experiment:
             if recipe.reads_synthetic:
                 names.add(recipe.synthetic)
         return [v for v in self.sd_variants if v in names]
+
+
+def method_info(method: Method, sd_variants: Mapping[str, SDVariant]) -> dict[str, Any]:
+    """What the tables and figures need of a method: its table names, where it runs, its sweep, and its
+    switches, resolved once here so that no table re-derives a recipe."""
+    recipe = method.recipe()
+    variant = sd_variants.get(recipe.synthetic)
+    return {"paper_method": method.paper_method, "paper_row": method.paper_row, "paradigms": method.paradigms,
+            "prompts": method.prompts, "datasets": method.datasets, "sweep_of": method.sweep_of,
+            "sweep": method.sweep, "base": recipe.base, "real_training": recipe.real_training,
+            "fuses": recipe.fuses, "synthetic_loss": recipe.synthetic_loss, "prototypes": recipe.prototypes,
+            "synthetic": recipe.synthetic, "lora": bool(variant and variant.lora is not None)}
 
 
 def made_by_workflow(path: str | None, results_dir: str) -> bool:
@@ -219,7 +219,8 @@ def expand_sweeps(methods: Any) -> tuple[Any, dict[str, tuple[str, dict[str, Any
     return expanded, origins
 
 
-def _method(name: str, entry: Mapping[str, Any], origin: tuple[str, dict] | None) -> Method:
+def method_of(name: str, entry: Mapping[str, Any], origin: tuple[str, dict] | None = None) -> Method:
+    """The ``Method`` of one (expanded) config entry."""
     recipe_keys = {k: v for k, v in entry.items() if k not in WHERE_KEYS + REPORT_KEYS and v is not None}
 
     def narrowing(key: str) -> tuple[str, ...] | None:
@@ -252,7 +253,7 @@ def build_experiment(config: Mapping[str, Any], origins: Mapping[str, tuple[str,
         generate_shards=config["generate"]["shards"],
         sd_variants={name: _variant(name, entry or {}, config["lora"], config["generate"])
                      for name, entry in config["sd_variants"].items()},
-        methods={name: _method(name, entry, origins.get(name)) for name, entry in config["methods"].items()},
+        methods={name: method_of(name, entry, origins.get(name)) for name, entry in config["methods"].items()},
         toy_world=config.get("toy_world"))
 
 

@@ -11,7 +11,17 @@ import pytest
 from air_core.artifacts import SCHEMAS, read_table
 from air_core.tables import (ablation_row, ablation_table, cell, parse_ablations, results_readme, table1,
                              write_paper_table)
+from air_core.config import GenerateConfig, LoraTrainConfig, SDVariant
+from air_core.experiment import method_info, method_of
 from tests.helpers import snakemake
+
+VARIANTS = {"lora": SDVariant("lora", LoraTrainConfig(), GenerateConfig()), "base": SDVariant("base", None,
+                                                                                             GenerateConfig())}
+
+
+def info(entry: dict) -> dict:
+    """A method's entry of Experiment.method_summary(), from its config entry."""
+    return method_info(method_of("m", entry), VARIANTS)
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = parse_ablations((ROOT / "config" / "paper" / "paper_ablations.txt").read_text())
@@ -32,13 +42,14 @@ def test_table1_has_a_row_per_method_and_a_column_per_paradigm_and_dataset():
     results = _results([("flowers102", "ul", "text", "grip", 70.0, 1.0, 3, 69.8),
                         ("flowers102", "ssl", "text", "grip", 71.0, 0.5, 3, np.nan),
                         ("flowers102", "ul", "visual", "grip", 1.0, 0.0, 3, np.nan)])
-    recipes = {"grip": {"paper_method": "GRIP"}, "mine": {}, "coop_vpt": {"paper_method": {"text": "CoOp"}}}
+    recipes = {"grip": info({"paper_method": "GRIP"}), "mine": info({}),
+               "coop_vpt": info({"base": "none", "paper_method": {"text": "CoOp"}})}
     wide = table1(results, "text", ["ssl", "ul"], ["flowers102"], recipes)
     assert list(wide.columns) == ["method", "paper row", "SSL flowers102", "UL flowers102"]
     assert wide.values.tolist() == [["grip", "GRIP", "71.0 ± 0.5", "70.0 ± 1.0 (69.8)"],
                                     ["mine", "–", "–", "–"], ["coop_vpt", "CoOp", "–", "–"]]
     assert table1(results, "visual", ["ul"], ["flowers102"], recipes)["paper row"].tolist() == ["GRIP", "–", "–"]
-    narrowed = {**recipes, "mine": {"prompts": ["text"]}}  # a recipe that never runs with visual prompts
+    narrowed = {**recipes, "mine": info({"prompts": ["text"]})}  # a recipe that never runs with visual prompts
     assert table1(results, "visual", ["ul"], ["flowers102"], narrowed)["method"].tolist() == ["grip", "coop_vpt"]
 
 
@@ -64,15 +75,15 @@ def test_shipped_ablations_parse_into_tables_2_and_3():
     ({"pseudo_labels": "grip", "paper_row": None, "real_loss": None}, "table2", "1,0,0"),
 ])
 def test_ablation_row_follows_the_explicit_key_else_the_switches(recipe, table, row):
-    assert ablation_row(recipe, table) == row
+    assert ablation_row(info(recipe), table) == row
 
 
 def test_ablation_table_places_methods_on_paper_rows_with_the_paper_number(tmp_path):
     results = _results([("dtd", "ul", "text", "grip", 46.5, 0.5, 3, 46.0),
                         ("dtd", "ul", "text", "air", 52.0, 1.0, 3, np.nan),
                         ("dtd", "ssl", "text", "air", 60.0, 1.0, 3, np.nan)])  # not UL: not in table 2
-    recipes = {"grip": {"pseudo_labels": "grip"}, "air": {"pseudo_labels": "grip", "fusion_lambda": 1.0,
-                                                          "synthetic_beta": 1.0}}
+    recipes = {"grip": info({"pseudo_labels": "grip"}),
+               "air": info({"pseudo_labels": "grip", "fusion_lambda": 1.0, "synthetic_beta": 1.0})}
     wide, long = ablation_table(results, recipes, ABLATIONS["table2"], "table2")
     assert list(wide.columns) == ["L_r", "p_hat", "L_s", "method", "dtd", "resisc45", "flowers102"]
     assert wide["method"].tolist() == ["grip", "–", "–", "–", "air"]  # the paper's row order
