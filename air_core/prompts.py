@@ -2,6 +2,18 @@
 
 Its twin for the image side is ``air_core.visual_prompts.VisualPromptLearner``; both offer
 ``text_features()``, ``image_features(x)`` and ``prompt_state()``, so one trainer trains either.
+
+Three exact ways to run the frozen text tower over the prompts "[SOT] X1 .. Xn {class} [EOT]"
+(``text_path``), equal up to float rounding because CLIP's text attention is causal:
+
+- ``full``: every class's 77 positions (the CoOp code base's way);
+- ``cut``: every class's positions up to the longest prompt's end token;
+- ``shared_prefix`` (default): [SOT] and the n context vectors are the same in every prompt, and
+  under the causal mask their hidden states depend on those positions only, so they run once, as
+  one sequence; each class then runs only its own suffix (name tokens and end token), whose
+  queries attend to the prefix's keys and values and to their own causal part. Suffixes are not
+  padded: classes are bucketed by suffix length, the position-wise layers (layer norms,
+  projections, MLP) run over all suffix tokens at once and attention runs per bucket.
 """
 
 from __future__ import annotations
@@ -12,31 +24,51 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+TEXT_PATHS = ("shared_prefix", "cut", "full")
+
 
 class TextPromptLearner(nn.Module):
     """Class text features from a learned context: "X X ... X {class}" with X replaced by ``ctx``.
 
     Only ``ctx`` is a parameter; token embeddings are non-persistent buffers and the CLIP
-    text tower is frozen and kept in eval mode. The token sequence is cut after the longest
-    prompt's end token, which is exact under CLIP's causal attention mask.
+    text tower is frozen and kept in eval mode. ``text_path`` picks how the tower runs (module
+    docstring); all three give the same features and gradients.
     """
 
     def __init__(self, clip_model: nn.Module, tokenizer: Callable, class_names: Sequence[str], n_ctx: int = 16,
-                 truncate: bool = True):
+                 text_path: str = "shared_prefix"):
         super().__init__()
-        self.n_ctx = n_ctx
+        if text_path not in TEXT_PATHS:
+            raise ValueError(f"text_path '{text_path}' is not known; use one of {', '.join(TEXT_PATHS)}")
+        self.n_ctx, self.text_path = n_ctx, text_path
         self.text = clip_model  # frozen; its weights are never saved with the prompt
         self.text.requires_grad_(False)
         tokens = tokenizer([" ".join(["X"] * n_ctx) + f" {name}" for name in class_names])  # (C, 77)
         eot = tokens.argmax(dim=-1)  # the end token has the largest id
-        length = int(eot.max()) + 1 if truncate else tokens.shape[1]  # truncate=False: CoOp's 77 positions
+        if int(eot.min()) <= n_ctx + 1:  # the tokenizer cut the class name (or more) off: the prompt does not fit
+            raise ValueError(f"{n_ctx} context vectors and the class name '{class_names[int(eot.argmin())]}' do not "
+                             f"fit in the text tower's {tokens.shape[1]} tokens; lower the recipe's n_ctx")
+        length = tokens.shape[1] if text_path == "full" else int(eot.max()) + 1  # cut after the longest prompt
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens[:, :length])  # (C, L, W)
         self.register_buffer("eot", eot, persistent=False)
         self.register_buffer("prefix", embedding[:, :1], persistent=False)  # start token
         self.register_buffer("suffix", embedding[:, 1 + n_ctx:], persistent=False)  # class, end, padding
-        width = embedding.shape[-1]
-        self.ctx = nn.Parameter(torch.randn(n_ctx, width) * 0.02)
+        self._plan_suffixes(eot - n_ctx)  # suffix positions per class: name tokens and end token
+        self.ctx = nn.Parameter(torch.randn(n_ctx, embedding.shape[-1]) * 0.02)
+
+    def _plan_suffixes(self, lengths: torch.Tensor) -> None:
+        """Buckets of classes with equal suffix length, and where their tokens lie in ``suffix``."""
+        order = torch.argsort(lengths, stable=True)  # classes sorted by suffix length
+        sorted_lengths = lengths[order]
+        self.buckets = [(int(s), int((sorted_lengths == s).sum())) for s in torch.unique(sorted_lengths)]
+        rows = torch.repeat_interleave(order, sorted_lengths)  # (T,) class of each packed suffix token
+        starts = torch.cumsum(sorted_lengths, 0) - sorted_lengths
+        cols = torch.arange(len(rows)) - torch.repeat_interleave(starts, sorted_lengths)  # position in its suffix
+        self.register_buffer("token_rows", rows, persistent=False)
+        self.register_buffer("token_cols", cols, persistent=False)
+        self.register_buffer("token_ends", torch.cumsum(sorted_lengths, 0) - 1, persistent=False)  # end tokens
+        self.register_buffer("class_order", torch.argsort(order), persistent=False)  # sorted -> original order
 
     def train(self, mode: bool = True) -> "TextPromptLearner":
         super().train(mode)
@@ -45,6 +77,13 @@ class TextPromptLearner(nn.Module):
 
     def forward(self) -> torch.Tensor:
         """L2-normalised class text features (C, D)."""
+        x = self._shared_prefix() if self.text_path == "shared_prefix" else self._whole_sequences()  # (C, W)
+        proj = self.text.text_projection
+        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj  # (C, D)
+        return F.normalize(x, dim=-1)
+
+    def _whole_sequences(self) -> torch.Tensor:
+        """End-token features (C, W), every class's whole (cut or 77-position) sequence through the tower."""
         clip = self.text
         n_classes = self.prefix.shape[0]
         x = torch.cat([self.prefix, self.ctx.expand(n_classes, -1, -1), self.suffix], dim=1)  # (C, L, W)
@@ -52,10 +91,19 @@ class TextPromptLearner(nn.Module):
         x = x + clip.positional_embedding[:length]
         x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length])
         x = clip.ln_final(x)  # (C, L, W)
-        x = x[torch.arange(n_classes, device=x.device), self.eot]  # (C, W) end-token feature
-        proj = clip.text_projection
-        x = proj(x) if isinstance(proj, nn.Linear) else x @ proj  # (C, D)
-        return F.normalize(x, dim=-1)
+        return x[torch.arange(n_classes, device=x.device), self.eot]  # (C, W) end-token feature
+
+    def _shared_prefix(self) -> torch.Tensor:
+        """End-token features (C, W): the prefix once, then every class's suffix tokens, packed."""
+        clip = self.text
+        n_prefix = 1 + self.n_ctx
+        pos = clip.positional_embedding
+        prefix = torch.cat([self.prefix[:1, 0], self.ctx]) + pos[:n_prefix]  # (P, W)
+        suffix = self.suffix[self.token_rows, self.token_cols] + pos[n_prefix + self.token_cols]  # (T, W)
+        for block in clip.transformer.resblocks:
+            prefix, suffix = shared_prefix_block(block, prefix, suffix, self.buckets)
+        x = clip.ln_final(suffix[self.token_ends])  # (C, W) end tokens, classes sorted by suffix length
+        return x[self.class_order]
 
     def text_features(self) -> torch.Tensor:
         """The learned class features (C, D): one text-tower pass."""
@@ -76,3 +124,71 @@ class TextPromptLearner(nn.Module):
                              "CLIP or n_ctx?")
         with torch.no_grad():
             self.ctx.copy_(state["ctx"])
+
+
+def shared_prefix_block(block: nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
+                        buckets: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One of open_clip's residual attention blocks over the shared prefix and the packed suffixes.
+
+    Works on open_clip's ResidualAttentionBlock (nn.MultiheadAttention) and
+    CustomResidualAttentionBlock (its own Attention); it calls their sub-modules, not their
+    ``forward``, so the layout is always (tokens, width), whatever the tower's ``batch_first``.
+
+    Args:
+        prefix: (P, W) hidden states of [SOT] and the context.
+        suffix: (T, W) every class's suffix tokens, classes sorted by suffix length.
+        buckets: (suffix length, number of classes) in the order of ``suffix``.
+    """
+    attn = block.attn
+    weight, bias, heads = _in_projection(attn)
+    q_p, k_p, v_p = _split_heads(F.linear(block.ln_1(prefix), weight, bias), heads)  # 3 x (H, P, hd)
+    q_s, k_s, v_s = _split_heads(F.linear(block.ln_1(suffix), weight, bias), heads)  # 3 x (H, T, hd)
+    n_prefix = prefix.shape[0]
+    out_p = _attend(attn, q_p, k_p, v_p, None)  # (H, P, hd): the prefix sees only itself (causal)
+    longest = buckets[-1][0]
+    suffix_mask = torch.ones(longest, n_prefix + longest, dtype=torch.bool, device=prefix.device).tril(n_prefix)
+    out_s = []
+    sizes = [n * length for length, n in buckets]
+    for (length, n), q, k, v in zip(buckets, q_s.split(sizes, 1), k_s.split(sizes, 1), v_s.split(sizes, 1)):
+        q, k, v = (t.unflatten(1, (n, length)).transpose(0, 1) for t in (q, k, v))  # (n, H, s, hd)
+        k = torch.cat([k_p.expand(n, -1, -1, -1), k], dim=2)  # (n, H, P + s, hd)
+        v = torch.cat([v_p.expand(n, -1, -1, -1), v], dim=2)
+        mask = suffix_mask[:length, :n_prefix + length]  # row i sees the prefix and suffix positions <= i
+        out_s.append(_attend(attn, q, k, v, mask).transpose(0, 1).flatten(1, 2))  # (H, n * s, hd)
+    ln_attn = getattr(block, "ln_attn", nn.Identity())  # CustomResidualAttentionBlock's optional norm
+    prefix = prefix + block.ls_1(ln_attn(_merge_heads(attn, out_p)))
+    suffix = suffix + block.ls_1(ln_attn(_merge_heads(attn, torch.cat(out_s, dim=1))))
+    prefix = prefix + block.ls_2(block.mlp(block.ln_2(prefix)))
+    suffix = suffix + block.ls_2(block.mlp(block.ln_2(suffix)))
+    return prefix, suffix
+
+
+def _in_projection(attn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """The packed q/k/v projection and head count of nn.MultiheadAttention or open_clip's Attention."""
+    unusual = (getattr(attn, "logit_scale", None) is not None  # open_clip's scaled cosine attention
+               or isinstance(attn, nn.MultiheadAttention) and (
+                   not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn))
+    if unusual:
+        raise ValueError("the shared-prefix text path needs dot-product self-attention with one packed "
+                         "in_proj_weight; use TextPromptLearner(..., text_path='cut') for this text tower")
+    return attn.in_proj_weight, attn.in_proj_bias, attn.num_heads
+
+
+def _split_heads(qkv: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
+    """(L, 3W) packed projections -> q, k, v of shape (H, L, W / H)."""
+    return tuple(t.unflatten(-1, (heads, -1)).transpose(0, 1) for t in qkv.chunk(3, dim=-1))
+
+
+def _attend(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+            mask: torch.Tensor | None) -> torch.Tensor:
+    """Masked attention (mask True = may attend; None = causal) with open_clip Attention's options, if any."""
+    q, k = getattr(attn, "ln_q", nn.Identity())(q), getattr(attn, "ln_k", nn.Identity())(k)  # open_clip's qk_norm
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)  # scale 1/sqrt(hd)
+    head_scale = getattr(attn, "head_scale", None)
+    return out * head_scale if head_scale is not None else out
+
+
+def _merge_heads(attn: nn.Module, out: torch.Tensor) -> torch.Tensor:
+    """(H, L, hd) -> (L, W), then the module's output projection (and open_clip's inner norm, if any)."""
+    out = out.transpose(0, 1).flatten(1)
+    return attn.out_proj(getattr(attn, "ln_inner", nn.Identity())(out))

@@ -52,14 +52,14 @@ def time_text_steps(clip: ClipBundle, names: list[str], paths: list[str], batch_
     labels = torch.arange(len(paths)) % len(names)
     cached = torch.from_numpy(encode_images(clip, paths, 64))  # once per dataset, not counted per step
     result = {}
-    for name, truncate in (("reference", False), ("built", True)):
+    for name, truncate in (("reference", "full"), ("built", "cut")):
         torch.manual_seed(0)
-        learner = TextPromptLearner(clip.model, clip.tokenizer, names, truncate=truncate)
+        learner = TextPromptLearner(clip.model, clip.tokenizer, names, text_path=truncate)
         optimizer = torch.optim.SGD([learner.ctx], lr=0.002, momentum=0.9)
         start = time.perf_counter()
         for step in range(steps):
             rows = slice(step * batch_size % len(paths), step * batch_size % len(paths) + batch_size)
-            if truncate:
+            if truncate == "cut":
                 loss = built_loss(clip, learner, cached[rows], labels[rows])
             else:
                 loss = reference_loss(clip, learner, paths[rows], labels[rows])
