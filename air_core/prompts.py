@@ -11,9 +11,9 @@ Three exact ways to run the frozen text tower over the prompts "[SOT] X1 .. Xn {
 - ``shared_prefix`` (default): [SOT] and the n context vectors are the same in every prompt, and
   under the causal mask their hidden states depend on those positions only, so they run once, as
   one sequence; each class then runs only its own suffix (name tokens and end token), whose
-  queries attend to the prefix's keys and values and to their own causal part. Suffixes are not
-  padded: classes are bucketed by suffix length, the position-wise layers (layer norms,
-  projections, MLP) run over all suffix tokens at once and attention runs per bucket.
+  queries attend to the prefix's keys and values and to their own causal part. The position-wise
+  layers (layer norms, projections, MLP) run over all classes' suffix tokens packed, without
+  padding; only attention, a small part of the work, pads each suffix to the longest one.
 """
 
 from __future__ import annotations
@@ -58,17 +58,15 @@ class TextPromptLearner(nn.Module):
         self.ctx = nn.Parameter(torch.randn(n_ctx, embedding.shape[-1]) * 0.02)
 
     def _plan_suffixes(self, lengths: torch.Tensor) -> None:
-        """Buckets of classes with equal suffix length, and where their tokens lie in ``suffix``."""
-        order = torch.argsort(lengths, stable=True)  # classes sorted by suffix length
-        sorted_lengths = lengths[order]
-        self.buckets = [(int(s), int((sorted_lengths == s).sum())) for s in torch.unique(sorted_lengths)]
-        rows = torch.repeat_interleave(order, sorted_lengths)  # (T,) class of each packed suffix token
-        starts = torch.cumsum(sorted_lengths, 0) - sorted_lengths
-        cols = torch.arange(len(rows)) - torch.repeat_interleave(starts, sorted_lengths)  # position in its suffix
+        """Where each class's suffix tokens lie: packed class by class (T rows), and padded (C, S) for attention."""
+        valid = torch.arange(int(lengths.max())) < lengths[:, None]  # (C, S) real suffix positions
+        rows, cols = valid.nonzero(as_tuple=True)  # (T,) class and position of each packed token
+        packed = torch.cumsum(valid.flatten(), 0).view_as(valid) - 1  # (C, S) packed row; padding repeats the end
         self.register_buffer("token_rows", rows, persistent=False)
         self.register_buffer("token_cols", cols, persistent=False)
-        self.register_buffer("token_ends", torch.cumsum(sorted_lengths, 0) - 1, persistent=False)  # end tokens
-        self.register_buffer("class_order", torch.argsort(order), persistent=False)  # sorted -> original order
+        self.register_buffer("padded_rows", packed, persistent=False)
+        self.register_buffer("packed_rows", valid.flatten().nonzero().squeeze(1), persistent=False)  # (T,) in C*S
+        self.register_buffer("token_ends", torch.cumsum(lengths, 0) - 1, persistent=False)  # (C,) end tokens
 
     def train(self, mode: bool = True) -> "TextPromptLearner":
         super().train(mode)
@@ -100,10 +98,10 @@ class TextPromptLearner(nn.Module):
         pos = clip.positional_embedding
         prefix = torch.cat([self.prefix[:1, 0], self.ctx]) + pos[:n_prefix]  # (P, W)
         suffix = self.suffix[self.token_rows, self.token_cols] + pos[n_prefix + self.token_cols]  # (T, W)
+        x = torch.cat([prefix, suffix])  # (P + T, W): the prefix, then every class's suffix tokens
         for block in clip.transformer.resblocks:
-            prefix, suffix = shared_prefix_block(block, prefix, suffix, self.buckets)
-        x = clip.ln_final(suffix[self.token_ends])  # (C, W) end tokens, classes sorted by suffix length
-        return x[self.class_order]
+            x = shared_prefix_block(block, x, n_prefix, self.padded_rows, self.packed_rows)
+        return clip.ln_final(x[n_prefix + self.token_ends])  # (C, W) end tokens
 
     def text_features(self) -> torch.Tensor:
         """The learned class features (C, D): one text-tower pass."""
@@ -126,41 +124,38 @@ class TextPromptLearner(nn.Module):
             self.ctx.copy_(state["ctx"])
 
 
-def shared_prefix_block(block: nn.Module, prefix: torch.Tensor, suffix: torch.Tensor,
-                        buckets: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One of open_clip's residual attention blocks over the shared prefix and the packed suffixes.
+def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded_rows: torch.Tensor,
+                        packed_rows: torch.Tensor) -> torch.Tensor:
+    """One of open_clip's residual attention blocks over the shared prefix and the packed class suffixes.
 
     Works on open_clip's ResidualAttentionBlock (nn.MultiheadAttention) and
     CustomResidualAttentionBlock (its own Attention); it calls their sub-modules, not their
     ``forward``, so the layout is always (tokens, width), whatever the tower's ``batch_first``.
+    Position-wise layers run over all P + T tokens at once; attention keeps each class to itself.
 
     Args:
-        prefix: (P, W) hidden states of [SOT] and the context.
-        suffix: (T, W) every class's suffix tokens, classes sorted by suffix length.
-        buckets: (suffix length, number of classes) in the order of ``suffix``.
+        x: (P + T, W) hidden states of [SOT] and the context (P), then of every class's suffix
+            tokens, packed class by class (T).
+        padded_rows: (C, S) suffix row (in T) of each class's suffix position; padding repeats one.
+        packed_rows: (T,) position of each suffix token in the padded layout, flattened (C * S).
     """
     attn = block.attn
     weight, bias, heads = _in_projection(attn)
-    q_p, k_p, v_p = _split_heads(F.linear(block.ln_1(prefix), weight, bias), heads)  # 3 x (H, P, hd)
-    q_s, k_s, v_s = _split_heads(F.linear(block.ln_1(suffix), weight, bias), heads)  # 3 x (H, T, hd)
-    n_prefix = prefix.shape[0]
-    out_p = _attend(attn, q_p, k_p, v_p, None)  # (H, P, hd): the prefix sees only itself (causal)
-    longest = buckets[-1][0]
-    suffix_mask = torch.ones(longest, n_prefix + longest, dtype=torch.bool, device=prefix.device).tril(n_prefix)
-    out_s = []
-    sizes = [n * length for length, n in buckets]
-    for (length, n), q, k, v in zip(buckets, q_s.split(sizes, 1), k_s.split(sizes, 1), v_s.split(sizes, 1)):
-        q, k, v = (t.unflatten(1, (n, length)).transpose(0, 1) for t in (q, k, v))  # (n, H, s, hd)
-        k = torch.cat([k_p.expand(n, -1, -1, -1), k], dim=2)  # (n, H, P + s, hd)
-        v = torch.cat([v_p.expand(n, -1, -1, -1), v], dim=2)
-        mask = suffix_mask[:length, :n_prefix + length]  # row i sees the prefix and suffix positions <= i
-        out_s.append(_attend(attn, q, k, v, mask).transpose(0, 1).flatten(1, 2))  # (H, n * s, hd)
-    ln_attn = getattr(block, "ln_attn", nn.Identity())  # CustomResidualAttentionBlock's optional norm
-    prefix = prefix + block.ls_1(ln_attn(_merge_heads(attn, out_p)))
-    suffix = suffix + block.ls_1(ln_attn(_merge_heads(attn, torch.cat(out_s, dim=1))))
-    prefix = prefix + block.ls_2(block.mlp(block.ln_2(prefix)))
-    suffix = suffix + block.ls_2(block.mlp(block.ln_2(suffix)))
-    return prefix, suffix
+    qkv = F.linear(block.ln_1(x), weight, bias)  # (P + T, 3W)
+    q_p, k_p, v_p = _split_heads(qkv[:n_prefix], heads)  # 3 x (H, P, hd)
+    out_p = _attend(attn, q_p, k_p, v_p, None).transpose(0, 1).flatten(1)  # (P, W): the prefix sees only itself
+    padded = qkv[n_prefix:][padded_rows]  # (C, S, 3W)
+    q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in padded.chunk(3, dim=-1))  # (C, H, S, hd)
+    n_classes, longest = q.shape[0], q.shape[2]
+    k = torch.cat([k_p.expand(n_classes, -1, -1, -1), k], dim=2)  # (C, H, P + S, hd)
+    v = torch.cat([v_p.expand(n_classes, -1, -1, -1), v], dim=2)
+    # Suffix position i sees the prefix and suffix positions <= i; a padded position is seen only by
+    # padded ones, whose outputs are dropped, so padding changes neither values nor gradients.
+    mask = torch.ones(longest, n_prefix + longest, dtype=torch.bool, device=x.device).tril(n_prefix)
+    out_s = _attend(attn, q, k, v, mask).transpose(1, 2).flatten(2).flatten(0, 1)[packed_rows]  # (T, W)
+    out = attn.out_proj(getattr(attn, "ln_inner", nn.Identity())(torch.cat([out_p, out_s])))  # (P + T, W)
+    x = x + block.ls_1(getattr(block, "ln_attn", nn.Identity())(out))  # ln_attn: CustomResidualAttentionBlock's
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 def _in_projection(attn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -186,9 +181,3 @@ def _attend(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)  # scale 1/sqrt(hd)
     head_scale = getattr(attn, "head_scale", None)
     return out * head_scale if head_scale is not None else out
-
-
-def _merge_heads(attn: nn.Module, out: torch.Tensor) -> torch.Tensor:
-    """(H, L, hd) -> (L, W), then the module's output projection (and open_clip's inner norm, if any)."""
-    out = out.transpose(0, 1).flatten(1)
-    return attn.out_proj(getattr(attn, "ln_inner", nn.Identity())(out))
