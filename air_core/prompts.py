@@ -99,8 +99,12 @@ class TextPromptLearner(nn.Module):
         prefix = torch.cat([self.prefix[:1, 0], self.ctx]) + pos[:n_prefix]  # (P, W)
         suffix = self.suffix[self.token_rows, self.token_cols] + pos[n_prefix + self.token_cols]  # (T, W)
         x = torch.cat([prefix, suffix])  # (P + T, W): the prefix, then every class's suffix tokens
+        # Suffix position i sees the prefix and suffix positions <= i; a padded position is seen only by
+        # padded ones, whose outputs are dropped, so padding changes neither values nor gradients.
+        longest = self.padded_rows.shape[1]
+        mask = torch.ones(longest, n_prefix + longest, dtype=torch.bool, device=x.device).tril(n_prefix)
         for block in clip.transformer.resblocks:
-            x = shared_prefix_block(block, x, n_prefix, self.padded_rows, self.packed_rows)
+            x = shared_prefix_block(block, x, n_prefix, self.padded_rows, self.packed_rows, mask)
         return clip.ln_final(x[n_prefix + self.token_ends])  # (C, W) end tokens
 
     def text_features(self) -> torch.Tensor:
@@ -125,7 +129,7 @@ class TextPromptLearner(nn.Module):
 
 
 def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded_rows: torch.Tensor,
-                        packed_rows: torch.Tensor) -> torch.Tensor:
+                        packed_rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """One of open_clip's residual attention blocks over the shared prefix and the packed class suffixes.
 
     Works on open_clip's ResidualAttentionBlock (nn.MultiheadAttention) and
@@ -138,6 +142,7 @@ def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded
             tokens, packed class by class (T).
         padded_rows: (C, S) suffix row (in T) of each class's suffix position; padding repeats one.
         packed_rows: (T,) position of each suffix token in the padded layout, flattened (C * S).
+        mask: (S, P + S) which keys (prefix, then suffix) each padded suffix position may attend to.
     """
     attn = block.attn
     weight, bias, heads = _in_projection(attn)
@@ -146,12 +151,9 @@ def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded
     out_p = _attend(attn, q_p, k_p, v_p, None).transpose(0, 1).flatten(1)  # (P, W): the prefix sees only itself
     padded = qkv[n_prefix:][padded_rows]  # (C, S, 3W)
     q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in padded.chunk(3, dim=-1))  # (C, H, S, hd)
-    n_classes, longest = q.shape[0], q.shape[2]
+    n_classes = q.shape[0]
     k = torch.cat([k_p.expand(n_classes, -1, -1, -1), k], dim=2)  # (C, H, P + S, hd)
     v = torch.cat([v_p.expand(n_classes, -1, -1, -1), v], dim=2)
-    # Suffix position i sees the prefix and suffix positions <= i; a padded position is seen only by
-    # padded ones, whose outputs are dropped, so padding changes neither values nor gradients.
-    mask = torch.ones(longest, n_prefix + longest, dtype=torch.bool, device=x.device).tril(n_prefix)
     out_s = _attend(attn, q, k, v, mask).transpose(1, 2).flatten(2).flatten(0, 1)[packed_rows]  # (T, W)
     out = attn.out_proj(getattr(attn, "ln_inner", nn.Identity())(torch.cat([out_p, out_s])))  # (P + T, W)
     x = x + block.ls_1(getattr(block, "ln_attn", nn.Identity())(out))  # ln_attn: CustomResidualAttentionBlock's

@@ -196,6 +196,7 @@ def stand_in_wall_times(workdir: Path, seeds: tuple[int, ...] = (1, 2, 3), repea
     """
     from tests.helpers import snakemake, tiny_config
 
+    workdir.mkdir(parents=True, exist_ok=True)
     config = tiny_config(workdir / "results")
     config["seeds"] = list(seeds)
     proc = snakemake(workdir, config)
