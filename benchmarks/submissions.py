@@ -26,7 +26,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
-PAPER_FOLDERS = ("Flowers102", "DTD", "FGVCAircraft", "EuroSAT", "RESICS45")  # config/datasets/*.yaml roots
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
 
 
@@ -72,10 +71,10 @@ def dry_run(workdir: Path, configfile: Path, *args: str, profile: Path = PROFILE
 def paper_grid_plan(workdir: Path, *args: str, profile: Path = PROFILE) -> dict:
     """config/config.yaml's whole grid planned through ``profile`` (extra snakemake ``args`` appended)."""
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    for entry in config["datasets"].values():
+    for entry in config["datasets"].values():  # each preset's root folder, empty
         entry["data_root"] = str(workdir / "data")
-    for folder in PAPER_FOLDERS:
-        (workdir / "data" / folder).mkdir(parents=True, exist_ok=True)
+        preset = yaml.safe_load((ROOT / "config" / "datasets" / f"{entry['preset']}.yaml").read_text())
+        Path(preset["root"].format(data_root=entry["data_root"])).mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     return count_submissions(dry_run(workdir, configfile, *args, profile=profile), local_rules(configfile, workdir))
@@ -188,7 +187,9 @@ def submission_startup(calls: list) -> list[float]:
 
 def stand_in_wall_times(workdir: Path, seeds: tuple[int, ...] = (1, 2, 3), repeats: int = 2) -> dict:
     """The tiny config run locally (every job's log and benchmark), then its prompt runs again through the
-    stand-in SLURM, unpacked and packed in turn, ``repeats`` times each.
+    stand-in SLURM, unpacked and packed in turn, ``repeats`` times each, one submission at a time
+    (``--jobs 1``): a pack runs its jobs one after another, and so, here, do the unpacked jobs, so that
+    the two ways differ only in their submissions (on a cluster unpacked jobs would run side by side).
 
     Returns the local run's per-job start-up table (``job_startup``), per way the wall seconds of each
     repeat, its sbatch calls and each submission's start-up, and the last packed run's job steps
@@ -209,7 +210,8 @@ def stand_in_wall_times(workdir: Path, seeds: tuple[int, ...] = (1, 2, 3), repea
                               for name in ways}
     for _ in range(repeats):
         for name, profile in ways.items():  # alternating, so that a load change hits both ways alike
-            seconds, calls, output = through_stand_in(workdir, profile, targets, "--forcerun", "train_prompts")
+            seconds, calls, output = through_stand_in(workdir, profile, targets, "--forcerun", "train_prompts",
+                                                      "--jobs", "1")
             if "(100%) done" not in output:
                 raise RuntimeError(f"the stand-in SLURM run ({name}) failed:\n{output[-3000:]}")
             walls[name]["seconds"].append(round(seconds, 1))
