@@ -110,10 +110,9 @@ def check_data_paths(name: str, ds: dict[str, Any]) -> None:
         raise ConfigError(f"datasets.{name}.class_names = '{ds['class_names']}' is not a file")
 
 
-def resolve_datasets(config: dict[str, Any], presets_dir: str | Path = PRESETS_DIR) -> None:
-    """Fill in every dataset's preset and check its data paths, in place, before schema validation.
-
-    Entries that are not mappings are left for the schema check to report.
+def resolve_datasets(config: dict[str, Any], presets_dir: str | Path = PRESETS_DIR, check_data: bool = True) -> None:
+    """Fill in every dataset's preset and check its data paths (unless ``check_data`` is False), in place,
+    before schema validation. Entries that are not mappings are left for the schema check to report.
     """
     datasets = config.get("datasets")
     if not isinstance(datasets, dict):
@@ -121,5 +120,6 @@ def resolve_datasets(config: dict[str, Any], presets_dir: str | Path = PRESETS_D
     for name, entry in list(datasets.items()):
         if isinstance(entry, dict):
             datasets[name] = resolve_preset(name, entry, presets_dir)
-            check_data_paths(name, datasets[name])
+            if check_data:
+                check_data_paths(name, datasets[name])
 

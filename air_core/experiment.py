@@ -258,13 +258,15 @@ def build_experiment(config: Mapping[str, Any], origins: Mapping[str, tuple[str,
 
 
 def load_experiment(config: dict[str, Any], configfiles: Sequence[str | Path] = (),
-                    presets_dir: str | Path | None = None) -> Experiment:
+                    presets_dir: str | Path | None = None, check_data: bool = True) -> Experiment:
     """Check and resolve a config once; ``config`` is completed in place (presets, sweeps, defaults).
 
     Args:
         config: the config as Snakemake (or ``yaml.safe_load``) read it.
         configfiles: the YAML files it came from, re-read to refuse a key written twice.
         presets_dir: the folder of dataset presets (default: config/datasets).
+        check_data: look at the datasets on disk (roots, class names); False plans an experiment whose data
+            is on another machine (the GPU plan).
     Raises:
         ConfigError: naming every key that is wrong and what it accepts.
     """
@@ -274,12 +276,12 @@ def load_experiment(config: dict[str, Any], configfiles: Sequence[str | Path] = 
     for path in configfiles:
         config_checks.load_yaml(path)  # refuses duplicate keys
     config_checks.check_names(config)
-    resolve_datasets(config, presets_dir or PRESETS_DIR)
+    resolve_datasets(config, presets_dir or PRESETS_DIR, check_data)
     config["methods"], origins = expand_sweeps(config.get("methods"))
     config_checks.check_config_schema(config, schema(), origins)
     fill_defaults(config, schema())
     experiment = build_experiment(config, origins)
-    config_checks.check_experiment(experiment)
+    config_checks.check_experiment(experiment, check_data)
     return experiment
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -59,11 +60,22 @@ def run_script(main) -> None:
     from air_core.errors import USER_ERRORS
 
     setup_logging()
+    if (started := process_seconds()) is not None:  # what a job pays before its work: interpreter and imports
+        logging.getLogger("air").info("script started %.2f s after its process (interpreter start, imports)", started)
     try:
         main()
     except USER_ERRORS as err:
         logging.getLogger("air").error("%s", err)
         raise SystemExit(1) from None
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started (None where psutil, which Snakemake brings, is missing)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return time.time() - psutil.Process().create_time()
 
 
 def dtype_of(device: torch.device, name: str = "auto") -> torch.dtype:

@@ -4,6 +4,8 @@ Reference (CoOp/FPL/CPL code bases): every batch decodes its images, preprocesse
 runs the frozen image tower, and the text tower runs over all 77 token positions.
 Built: image features are cached once per dataset (text prompts) or preprocessed images once
 per run (visual prompts), and the text sequence is cut after the longest prompt's end token.
+Shared prefix: as built, and the start token and context run once for all classes
+(``air_core.prompts``, text_path='shared_prefix', the default since it exists).
 """
 
 from __future__ import annotations
@@ -42,32 +44,49 @@ def reference_loss(clip: ClipBundle, learner: TextPromptLearner, paths: list[str
 
 
 def built_loss(clip: ClipBundle, learner: TextPromptLearner, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """One batch the built way: cached features, truncated text sequence."""
+    """One batch the built way: cached features, the learner's text path (cut or shared prefix)."""
     return F.cross_entropy(clip.logit_scale * features @ learner().T, labels)
 
 
-def time_text_steps(clip: ClipBundle, names: list[str], paths: list[str], batch_size: int = 32,
-                    steps: int = 5) -> dict[str, float]:
-    """Seconds per training step, reference vs built, same batches, same optimizer."""
+# The ways a text-prompt step can run: image side, and text path of air_core.prompts.TextPromptLearner.
+TEXT_WAYS = {"reference": "full", "built": "cut", "shared_prefix": "shared_prefix"}
+
+
+def time_text_steps(clip: ClipBundle, names: list[str], paths: list[str], ways: tuple[str, ...] = ("reference", "built"),
+                    batch_size: int = 32, steps: int = 5, repeats: int = 1) -> dict[str, list[float]]:
+    """Seconds per training step of each way, one figure per repeat; same batches, same optimizer.
+
+    reference: images decoded and encoded per batch, 77 text positions; built: cached image features,
+    text cut after the longest prompt; shared_prefix: cached features, the context run once. The ways
+    take turns within each repeat, so that a change of machine load touches all of them.
+    """
     labels = torch.arange(len(paths)) % len(names)
     cached = torch.from_numpy(encode_images(clip, paths, 64))  # once per dataset, not counted per step
-    result = {}
-    for name, truncate in (("reference", False), ("built", True)):
-        torch.manual_seed(0)
-        learner = TextPromptLearner(clip.model, clip.tokenizer, names, truncate=truncate)
-        optimizer = torch.optim.SGD([learner.ctx], lr=0.002, momentum=0.9)
-        start = time.perf_counter()
-        for step in range(steps):
-            rows = slice(step * batch_size % len(paths), step * batch_size % len(paths) + batch_size)
-            if truncate:
-                loss = built_loss(clip, learner, cached[rows], labels[rows])
-            else:
-                loss = reference_loss(clip, learner, paths[rows], labels[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        result[name] = (time.perf_counter() - start) / steps
+    result: dict[str, list[float]] = {way: [] for way in ways}
+    for _ in range(repeats):
+        for way in ways:
+            result[way].append(_seconds_per_step(clip, names, way, paths, cached, labels, batch_size, steps))
     return result
+
+
+def _seconds_per_step(clip: ClipBundle, names: list[str], way: str, paths: list[str], cached: torch.Tensor,
+                      labels: torch.Tensor, batch_size: int, steps: int) -> float:
+    torch.manual_seed(0)
+    learner = TextPromptLearner(clip.model, clip.tokenizer, names, text_path=TEXT_WAYS[way])
+    optimizer = torch.optim.SGD([learner.ctx], lr=0.002, momentum=0.9)
+    start = 0.0
+    for step in range(steps + 1):  # step 0 warms up (allocator, kernels) and is not timed
+        if step == 1:
+            start = time.perf_counter()
+        rows = slice(step * batch_size % len(paths), step * batch_size % len(paths) + batch_size)
+        if way == "reference":
+            loss = reference_loss(clip, learner, paths[rows], labels[rows])
+        else:
+            loss = built_loss(clip, learner, cached[rows], labels[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / steps
 
 
 def time_visual_epochs(clip: ClipBundle, text_features: torch.Tensor, paths: list[str], batch_size: int = 32,

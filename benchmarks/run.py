@@ -16,13 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from air_core.config import ClipSpec
 from air_core.encode import encode_class_prompts
 from air_core.models.clip import load_clip
-from benchmarks import generation, gpu_plan, prompt_training, workflow_numbers
+from benchmarks import generation, gpu_plan, prompt_training, submissions, workflow_numbers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,13 +46,33 @@ def section(title: str) -> None:
     print(f"\n## {title}\n", flush=True)
 
 
+def spread(values: list[float]) -> str:
+    """Median and range of a figure's repeats."""
+    return f"{np.median(values):.2f} ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else f"{values[0]:.2f}"
+
+
 def text_prompt_steps(figures: Figures, vit_b32, names: list[str], paths: list[str]) -> None:
     section("a. text-prompt training step, ViT-B/32 size, 10 classes, batch 32 (s/step)")
-    text = prompt_training.time_text_steps(vit_b32, names, paths)
+    text = {way: float(np.median(s)) for way, s in prompt_training.time_text_steps(vit_b32, names, paths).items()}
     ratio = text["reference"] / text["built"]
     print(f"reference {text['reference']:.3f} | built {text['built']:.3f} | ratio {ratio:.1f}x")
     figures.add("a", "text-prompt step, ViT-B/32 size: reference / built s", f"{text['reference']:.2f} / {text['built']:.2f}")
     figures.add("a", "text-prompt step speed-up", f"{ratio:.1f}x")
+
+
+def shared_prefix_steps(figures: Figures, vit_b32, paths: list[str], repeats: int = 3) -> None:
+    names = [n.strip() for n in (ROOT / "config" / "class_names" / "flowers102.txt").read_text().splitlines() if n.strip()]
+    section(f"f. text-prompt step, ViT-B/32 size, Flowers102's {len(names)} class names, batch 32 "
+            f"(s/step, median and range of {repeats} repeats of 3 steps)")
+    ways = ("reference", "built", "shared_prefix")
+    text = prompt_training.time_text_steps(vit_b32, names, paths, ways=ways, steps=3, repeats=repeats)
+    over_ref = [r / s for r, s in zip(text["reference"], text["shared_prefix"])]  # paired: same repeat
+    over_built = [b / s for b, s in zip(text["built"], text["shared_prefix"])]
+    print(" | ".join(f"{way} {spread(text[way])}" for way in ways))
+    print(f"shared prefix over reference {spread(over_ref)}x | over built {spread(over_built)}x")
+    figures.add("f", f"text-prompt step, {len(names)} classes: reference / built / shared prefix s",
+                " / ".join(f"{np.median(text[w]):.2f}" for w in ways))
+    figures.add("f", "shared-prefix speed-up over reference / over built", f"{spread(over_ref)}x / {spread(over_built)}x")
 
 
 def visual_prompt_epochs(figures: Figures, names: list[str], paths: list[str]) -> None:
@@ -111,38 +133,112 @@ def encode_memory(figures: Figures, n_images: int) -> None:
                     f"{numbers['all_images_preprocessed_mb']} MB ({numbers['seconds']:.0f} s)")
 
 
-def gpu_prediction(figures: Figures) -> None:
+def gpu_prediction(figures: Figures, measured: dict) -> None:
     section("3. GPU plan: paper grid, predicted minutes on one H200 at 40% of bf16 peak")
     plan = gpu_plan.plan()
     print(plan.to_markdown(index=False))
     hours = gpu_plan.grid_gpu_hours()
     print(json.dumps(hours))
+    figures.add("3", "predicted H200 hours, text-prompt runs: cut / shared prefix",
+                f"{hours['text_cut_hours']} / {hours['text_shared_prefix_hours']}")
     figures.add("3", "predicted H200 hours, config.yaml grid: diffusion / prompt runs",
-                f"{hours['diffusion_hours']} / {hours['prompt_hours']} ({hours['prompt_runs']} runs)")
+                f"{hours['diffusion_hours']} / {hours['prompt_hours']} ({hours['prompt_runs']} runs; "
+                f"{hours['prompt_hours_cut']} with the cut text path)")
+    if "per_job_s" not in measured:
+        print("no start-up figures: run section g in the same call for the start-up hours")
+        return
+    if "vit_b32_build_s" not in measured:
+        start = time.perf_counter()
+        load_clip(ClipSpec(arch="ViT-B-32", pretrained=None))
+        measured["vit_b32_build_s"] = time.perf_counter() - start
+    # Every job as the tiny config's, plus building a ViT-B/32-size CLIP (an upper estimate: a text-prompt
+    # run's evaluate builds none).
+    per_job = measured["per_job_s"] + measured["vit_b32_build_s"]
+    runs_per_pack = yaml.safe_load((submissions.PROFILE / "config.yaml").read_text())["group-components"]["run"]
+    startup = gpu_plan.startup_hours(hours["prompt_runs"], runs_per_pack, measured["per_submission_s"], per_job)
+    print(json.dumps({**measured, "per_job_with_vit_b32_s": per_job, "startup_hours": startup}))
+    figures.add("3", "H200 hours the prompt runs' jobs hold before working: one job per submission / packed",
+                f"{startup['one_job_per_submission']} / {startup['packed']} (per submission "
+                f"{measured['per_submission_s']:.1f} s, per job {per_job:.1f} s)")
+    figures.add("3", "predicted H200 hours, grid in all: diffusion + prompt runs + start-up (packed)",
+                f"{hours['diffusion_hours'] + hours['prompt_hours'] + startup['packed']:.1f}")
+
+
+def slurm_submissions(figures: Figures, workdir: Path, measured: dict, repeats: int = 2) -> None:
+    section("g. SLURM submissions: config/config.yaml's grid through profiles/slurm (snakemake -n); "
+            f"the tiny config's prompt runs on the stand-in SLURM ({repeats} repeats per way)")
+    packed = submissions.paper_grid_plan(workdir / "plan")
+    unpacked = submissions.paper_grid_plan(workdir / "plan", profile=submissions.without_packing(workdir / "unpacked"))
+    print(json.dumps({"packed": packed, "one job per submission": unpacked}))
+    figures.add("g", "grid submissions (snakemake -n): packed / one job each",
+                f"{packed['submissions']} (runs per pack: {packed['runs_per_pack']}) / {unpacked['submissions']}")
+    tiny = submissions.stand_in_wall_times(workdir / "tiny", repeats=repeats)
+    startup = tiny["startup"].groupby("rule")[["imports_s", "model_built_s", "first_step_s", "job_s"]].median()
+    print(tiny["startup"].to_markdown(index=False))
+    print(startup.round(2).to_markdown())
+    print(json.dumps(tiny["walls"]))
+    jobs = tiny["startup"]
+    figures.add("g", "tiny config, model jobs: before the script starts (imports) / job s, median (range)",
+                f"{spread(list(jobs['imports_s']))} / {spread(list(jobs['job_s']))} ({len(jobs)} jobs)")
+    train = jobs[jobs["rule"] == "train_prompts"]["first_step_s"].dropna()
+    figures.add("g", "tiny config, train_prompts: first training step after s", f"{spread(list(train))}")
+    walls = tiny["walls"]
+    figures.add("g", "tiny prompt runs on the stand-in SLURM: one job per submission / packed s (sbatch calls)",
+                " / ".join(f"{spread(w['seconds'])} ({w['sbatch']})" for w in walls.values()))
+    figures.add("g", "stand-in: sbatch to first job step, per submission s",
+                " / ".join(spread(w["startup_s"]) for w in walls.values()))
+    steps = tiny["steps"]  # the last packed run's job steps: from srun to the job's first work
+    print(steps.round(2).to_markdown(index=False))
+    work = steps["first_step_s"].fillna(steps["model_built_s"]).fillna(steps["script_s"])
+    figures.add("g", "stand-in, packed: job step start to its first work s (own Snakemake / script start)",
+                f"{spread(list(work))} ({spread(list(steps['snakemake_s']))} / {spread(list(steps['script_s']))})")
+    measured["per_submission_s"] = float(np.median(sum((w["startup_s"] for w in walls.values()), [])))
+    measured["per_job_s"] = float(np.median(work))
+
+
+SECTIONS = ("a", "f", "b", "c", "d", "e", "g", "2", "3")
+
+
+def run_sections(figures: Figures, args: argparse.Namespace, tmp: Path) -> None:
+    wanted = set(args.only or SECTIONS)
+    names = [f"class {i}" for i in range(10)]
+    paths = prompt_training.write_images(tmp / "images", 64)
+    measured: dict = {}  # start-up figures of section g, for the GPU plan (3)
+    if wanted & {"a", "f"}:
+        start = time.perf_counter()
+        vit_b32 = load_clip(ClipSpec(arch="ViT-B-32", pretrained=None))
+        measured["vit_b32_build_s"] = time.perf_counter() - start
+        if "a" in wanted:
+            text_prompt_steps(figures, vit_b32, names, paths)
+        if "f" in wanted:
+            shared_prefix_steps(figures, vit_b32, paths)
+    steps = {"b": lambda: visual_prompt_epochs(figures, names, paths),
+             "c": lambda: generation_throughput(figures, tmp / "gen"),
+             "d": lambda: diffusion_sharing(figures, tmp / "dry"),
+             "e": lambda: demo_stages(figures, Path(args.demo_results)),
+             "g": lambda: slurm_submissions(figures, tmp / "slurm", measured),
+             "2": lambda: encode_memory(figures, args.encode_images),
+             "3": lambda: gpu_prediction(figures, measured)}
+    for key, step in steps.items():
+        if key in wanted:
+            step()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--encode-images", type=int, default=10_000, help="images for the memory benchmark")
     parser.add_argument("--demo-results", default=str(ROOT / "results_demo"), help="a finished demo's results_dir")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only (default: all)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (this machine has 2 cores)")
     parser.add_argument("--out", help="also write the summary table here (Markdown)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     print(f"# make bench: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads", flush=True)
     figures = Figures()
-    names = [f"class {i}" for i in range(10)]
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        paths = prompt_training.write_images(tmp / "images", 64)
-        text_prompt_steps(figures, load_clip(ClipSpec(arch="ViT-B-32", pretrained=None)), names, paths)
-        visual_prompt_epochs(figures, names, paths)
-        generation_throughput(figures, tmp / "gen")
-        diffusion_sharing(figures, tmp / "dry")
-    demo_stages(figures, Path(args.demo_results))
-    encode_memory(figures, args.encode_images)
-    gpu_prediction(figures)
+        run_sections(figures, args, Path(tmp))
     section(f"summary ({(time.perf_counter() - start) / 60:.1f} min)")
     print(figures.table())
     if args.out:

@@ -7,10 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 DIFFUSION_RULES = ("train_lora", "generate", "select")
@@ -27,23 +25,20 @@ def job_counts(configfile: Path, workdir: Path) -> dict[str, int]:
 
 def paper_grid_sharing(workdir: Path) -> dict[str, float]:
     """Diffusion jobs of config/config.yaml's grid against the runs that read their output."""
-    from air_core.recipes import grid_cells, synthetic_needed
+    from air_core.experiment import load_experiment
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    data = workdir / "images"
-    for c in range(3):  # a stand-in for the user's dataset, which is not on this machine
-        (data / f"class_{c}").mkdir(parents=True, exist_ok=True)
-        for i in range(3):
-            Image.fromarray(np.full((8, 8, 3), 40 * c, np.uint8)).save(data / f"class_{c}" / f"{i}.png")
-    config["datasets"] = {name: {"layout": "imagefolder", "root": str(data)} for name in ("d1", "d2")}
+    for entry in config["datasets"].values():  # stand-ins for the datasets, which are not on this machine
+        entry.pop("data_root", None)
+        entry["root"] = str(workdir / "data" / entry["preset"])
+        Path(entry["root"]).mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     counts = job_counts(configfile, workdir)
-    runs = counts.get("train_prompts", 0)
-    synthetic_cells = [m for _, _, m in grid_cells(config) if synthetic_needed(config["methods"][m])]
-    users = len(synthetic_cells) * len(config["seeds"]) * len(config["datasets"])
+    exp = load_experiment(config)
+    users = sum(exp.recipe(r.method, r.dataset, r.paradigm, r.prompt).reads_synthetic for r in exp.runs())
     diffusion = sum(counts.get(r, 0) for r in DIFFUSION_RULES)
-    return {"diffusion_jobs": diffusion, "runs": runs, "runs_using_synthetic": users,
+    return {"diffusion_jobs": diffusion, "runs": counts.get("train_prompts", 0), "runs_using_synthetic": users,
             "sharing_factor": users / max(counts.get("select", 1), 1)}
 
 

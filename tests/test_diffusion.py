@@ -72,10 +72,10 @@ def test_lora_refuses_an_empty_training_set():
         train_lora(load_pipeline(TINY), [], [], LoraTrainConfig(steps=1, resolution=64))
 
 
-def _generate(tmp_path, name, **overrides):
-    cfg = dataclasses.replace(GenerateConfig(images_per_class=2, steps=3, batch_size=4, resolution=64), **overrides)
+def _generate(tmp_path, name, batch_size=4, **overrides):
+    cfg = dataclasses.replace(GenerateConfig(images_per_class=2, steps=3, resolution=64), **overrides)
     rows = generate_images(load_pipeline(TINY), [0, 1], ["red circle", "blue star"], ["red_circle", "blue_star"],
-                           "Shapes:", cfg, tmp_path / name)
+                           "Shapes:", cfg, tmp_path / name, batch_size=batch_size)
     return rows, [np.asarray(Image.open(p)) for p in rows["path"]]
 
 

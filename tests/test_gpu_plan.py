@@ -1,9 +1,10 @@
-"""The GPU plan costs each run from its own resolved recipe."""
+"""The GPU plan costs each run from its own resolved recipe, text prompts by the tokens their text path runs."""
 
 import pytest
 
+from air_core.prompts import TextPromptLearner
 from air_core.recipes import resolve_recipe
-from benchmarks.gpu_plan import run_tflop, trained_images
+from benchmarks.gpu_plan import class_names, grid_gpu_hours, run_tflop, startup_hours, text_tokens, trained_images
 
 
 @pytest.mark.parametrize("paradigm", ["ul", "ssl", "trzsl"])
@@ -22,3 +23,28 @@ def test_images_per_round_follow_each_base():
     cpl = resolve_recipe("cpl", {"base": "cpl"})
     text_cost = {name: run_tflop(r, "text", "ul", 10, 1000) for name, r in (("grip", grip), ("cpl", cpl))}
     assert 0 < text_cost["cpl"] < text_cost["grip"]  # 50 epochs at batch 64 against 150 at batch 16
+
+
+@pytest.mark.parametrize("dataset", ["flowers102", "fgvc_aircraft"])
+def test_text_tokens_are_what_each_text_path_runs(tiny_clip, dataset):
+    names = list(class_names(dataset))
+    cut = TextPromptLearner(tiny_clip.model, tiny_clip.tokenizer, names, n_ctx=16, text_path="cut")
+    length = cut.prefix.shape[1] + 16 + cut.suffix.shape[1]
+    assert text_tokens(dataset, 16, "full") == len(names) * 77
+    assert text_tokens(dataset, 16, "cut") == len(names) * length
+    assert text_tokens(dataset, 16, "shared_prefix") == 1 + 16 + cut.token_rows.numel()  # prefix + packed suffixes
+    assert text_tokens(dataset, 16, "shared_prefix") < text_tokens(dataset, 16, "cut") / 2.5
+
+
+def test_the_grid_costs_text_prompts_by_path_and_counts_startup():
+    hours = grid_gpu_hours()
+    assert hours["text_shared_prefix_hours"] < hours["text_cut_hours"]
+    assert hours["prompt_hours"] == pytest.approx(hours["text_shared_prefix_hours"] + hours["visual_hours"], abs=0.11)
+    assert hours["prompt_hours_cut"] - hours["prompt_hours"] == pytest.approx(
+        hours["text_cut_hours"] - hours["text_shared_prefix_hours"], abs=0.11)
+    runs = hours["prompt_runs"]
+    packed = startup_hours(runs, 10, per_submission_s=3.0, per_job_s=8.0)
+    assert packed["packed"] < packed["one_job_per_submission"]
+    assert packed["one_job_per_submission"] == pytest.approx(2 * runs * 11.0 / 3600, abs=0.01)
+    same = startup_hours(runs, 10, per_submission_s=0.0, per_job_s=8.0)  # nothing to save without a start-up cost
+    assert same["packed"] == same["one_job_per_submission"]

@@ -12,6 +12,9 @@ machine: PENDING, then RUNNING, then COMPLETED or FAILED (CANCELLED after scance
 
     FAKE_SLURM_SYNC=1          sbatch returns after the job ended (no waiting on the executor's status polls)
     FAKE_SLURM_OOM_ONCE=a,b    the first job of rules a and b ends OUT_OF_MEMORY without running (retries)
+    FAKE_SLURM_STEP_FAIL_ONCE=x;y  the first job step (srun) whose Snakemake target job starts with x (or y),
+                               e.g. "evaluate" or "evaluate:d=shapes,paradigm=ul,prompt=text,method=m,seed=2",
+                               exits 1 without running: one member of a packed submission fails
     FAKE_SLURM_ACCOUNTS=x,y    accounts that sacctmgr/sshare report (the plugin validates -A against them)
     FAKE_SLURM_PARTITIONS      sinfo's partitions, default "cpu* gpu" (* marks the default)
 
@@ -21,6 +24,7 @@ machine: PENDING, then RUNNING, then COMPLETED or FAILED (CANCELLED after scance
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shlex
@@ -51,7 +55,7 @@ def locked():
 
 def log_call(record: dict) -> None:
     with locked(), open(state_dir() / "calls.jsonl", "a") as log:
-        log.write(json.dumps(record) + "\n")
+        log.write(json.dumps({**record, "time": time.time()}) + "\n")
 
 
 def job_path(job_id: str) -> Path:
@@ -168,8 +172,26 @@ def run_job(job_id: str) -> int:
 
 def srun(argv: list[str]) -> int:
     flags, command = parse_flags(argv)
-    log_call({"cmd": "srun", "argv": argv, "flags": flags, "job_id": os.environ.get("SLURM_JOB_ID")})
+    target = next((command[i + 1] for i, a in enumerate(command[:-1]) if a == "--target-jobs"), "")
+    failed = step_fails_once(target)
+    log_call({"cmd": "srun", "argv": argv, "flags": flags, "job_id": os.environ.get("SLURM_JOB_ID"),
+              "target": target, "failed": failed})
+    if failed:
+        print(f"fake_slurm: job step {target} fails (FAKE_SLURM_STEP_FAIL_ONCE)", file=sys.stderr)
+        return 1
     os.execvp(command[0], command)
+
+
+def step_fails_once(target: str) -> bool:
+    """True for the first job step whose target job starts with a prefix in FAKE_SLURM_STEP_FAIL_ONCE."""
+    for prefix in filter(None, os.environ.get("FAKE_SLURM_STEP_FAIL_ONCE", "").split(";")):
+        if target.startswith(prefix):
+            marker = state_dir() / f"step_failed_{hashlib.sha1(prefix.encode()).hexdigest()[:12]}"
+            with locked():
+                if not marker.exists():
+                    marker.touch()
+                    return True
+    return False
 
 
 def job_states(argv: list[str]) -> int:
