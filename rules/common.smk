@@ -40,7 +40,17 @@ envvars:
 # so a job's numbers do not depend on the machine; 0 leaves torch its default, the cores Snakemake gives
 # the job (OMP_NUM_THREADS), and schedules it on every core.
 TORCH_THREADS = EXP.threads
-THREADS = EXP.threads if EXP.threads > 0 else workflow.cores
+
+
+def all_cores():
+    """--cores, or 1 where it is not set (a cluster executor: the profile's set-threads decide there)."""
+    try:
+        return workflow.cores
+    except Exception:  # Snakemake raises when the run has no core count
+        return 1
+
+
+THREADS = EXP.threads if EXP.threads > 0 else all_cores()
 DEVICE = EXP.device
 
 

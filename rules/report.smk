@@ -19,10 +19,12 @@ REPORT_TARGETS = (
     + [RESULTS_INDEX]
 )
 
-# Seconds of CPU work each: on a cluster they run beside Snakemake, not as queued jobs (t-SNE is queued).
+# Seconds of CPU work each (t-SNE of at most 1000 points too): on a cluster they run beside Snakemake, not as
+# queued jobs. plot_cam loads CLIP and is queued.
 localrules:
     report_files,
     plot_studies,
+    plot_tsne,
     plot_zero_shot,
     plot_lora_loss,
     plot_synthetic,
