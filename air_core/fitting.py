@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from air_core.config import Recipe
 from air_core.cpl import candidate_loss
-from air_core.prompts import TextPromptLearner
+from air_core.text_prompts import TextPromptLearner
 from air_core.real_set import RealSet
 from air_core.visual_prompts import ImageTensors, VisualPromptLearner
 

@@ -49,7 +49,7 @@ def class_names(dataset: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=None)
 def text_tokens(dataset: str, n_ctx: int = 16, path: str = "shared_prefix") -> int:
-    """Token positions one text-tower pass runs over all class prompts, by text path (air_core.prompts).
+    """Token positions one text-tower pass runs over all class prompts, by text path (air_core.text_prompts).
 
     full: 77 per class; cut: every class to the longest prompt's end token; shared_prefix: [SOT] and
     the context once, then each class's name tokens and end token.

@@ -5,7 +5,7 @@ runs the frozen image tower, and the text tower runs over all 77 token positions
 Built: image features are cached once per dataset (text prompts) or preprocessed images once
 per run (visual prompts), and the text sequence is cut after the longest prompt's end token.
 Shared prefix: as built, and the start token and context run once for all classes
-(``air_core.prompts``, text_path='shared_prefix', the default since it exists).
+(``air_core.text_prompts``, text_path='shared_prefix', the default since it exists).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from PIL import Image
 
 from air_core.encode import encode_images
 from air_core.models.clip import ClipBundle
-from air_core.prompts import TextPromptLearner
+from air_core.text_prompts import TextPromptLearner
 
 
 def write_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> list[str]:
@@ -48,7 +48,7 @@ def built_loss(clip: ClipBundle, learner: TextPromptLearner, features: torch.Ten
     return F.cross_entropy(clip.logit_scale * features @ learner().T, labels)
 
 
-# The ways a text-prompt step can run: image side, and text path of air_core.prompts.TextPromptLearner.
+# The ways a text-prompt step can run: image side, and text path of air_core.text_prompts.TextPromptLearner.
 TEXT_WAYS = {"reference": "full", "built": "cut", "shared_prefix": "shared_prefix"}
 
 

@@ -29,6 +29,18 @@ def checkout_copy() -> Path:
     return copy
 
 
+def source_json(settings: dict) -> str:
+    """A dataset entry's manifest settings as the manifest script takes them (``--source``); keys it does
+    not read, and keys set to None, are left out."""
+    import dataclasses
+
+    from air_core.config import to_json
+    from air_core.datasets_config import DataSource
+
+    names = {f.name for f in dataclasses.fields(DataSource)}
+    return to_json(DataSource(**{k: v for k, v in settings.items() if k in names and v is not None}))
+
+
 def snakefile() -> Path:
     return checkout_copy() / "Snakefile"
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from air_core.config import ClipSpec
 from air_core.encode import encode_images
 from air_core.models.clip import load_clip
-from air_core.prompts import TextPromptLearner
+from air_core.text_prompts import TextPromptLearner
 from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, write_model_config
 from air_core.fitting import make_learner
 from benchmarks.prompt_training import built_loss, reference_loss, write_images

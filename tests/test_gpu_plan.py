@@ -2,7 +2,7 @@
 
 import pytest
 
-from air_core.prompts import TextPromptLearner
+from air_core.text_prompts import TextPromptLearner
 from air_core.recipes import resolve_recipe
 from benchmarks.gpu_plan import class_names, grid_gpu_hours, run_tflop, startup_hours, text_tokens, trained_images
 

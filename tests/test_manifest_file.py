@@ -15,6 +15,7 @@ from air_core.artifacts import read_table
 from air_core.errors import DatasetError
 from air_core.data.manifest_file import read_manifest_file
 from air_core.data.readers import read_dataset
+from tests.helpers import source_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,8 +96,8 @@ def _run_manifest_script(tmp_path: Path, on_unreadable: str, monkeypatch) -> Pat
                 "preset": None, "data_root": None, "cpl": None, "shapes": {}}
     out = tmp_path / on_unreadable
     monkeypatch.setattr(sys, "argv", [
-        "manifest.py", "--dataset", json.dumps(settings), "--manifest", str(out / "manifest.parquet"),
-        "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet"), "--threads", "2"])
+        "manifest.py", "--source", source_json(settings), "--manifest", str(out / "manifest.parquet"),
+        "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet"), "--workers", "2"])
     runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
     return out
 
@@ -186,7 +187,7 @@ def test_allow_outside_root_reaches_the_reader_from_the_dataset_config(tmp_path,
         settings = {"name": "mine", "layout": "manifest_file", "root": str(path), "allow_outside_root": allow}
         out = tmp_path / f"out_{allow}"
         monkeypatch.setattr(sys, "argv", [
-            "manifest.py", "--dataset", json.dumps(settings), "--manifest", str(out / "manifest.parquet"),
+            "manifest.py", "--source", source_json(settings), "--manifest", str(out / "manifest.parquet"),
             "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet")])
         runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
         return out

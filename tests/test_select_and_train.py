@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from air_core.prompts import TextPromptLearner
+from air_core.text_prompts import TextPromptLearner
 from air_core.recipes import resolve_recipe
 from air_core.prototypes import own_class_probs, select_prototypes
 from air_core.fitting import air_loss, lr_at
