@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from air_core.config import ClipSpec, DiffusionSpec
+from air_core.config import ClipSpec, DiffusionSpec, LoraTrainConfig
+from air_core.lora import LORA_WEIGHTS, save_lora, train_lora
 from air_core.models.clip import load_clip
 from air_core.models.diffusion import load_pipeline
 from air_core.models.tokenizer import build_clip_tokenizer
@@ -103,7 +104,9 @@ def test_toy_clip_pretrains_saves_and_reloads_through_load_clip(world, toy_clip)
     assert clip.tokenizer(["red circle"]).shape == (1, 16)
 
 
-def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(world, toy_clip):
+@pytest.fixture(scope="module")
+def toy_sd(world, toy_clip):
+    """A tiny toy SD pretrained for 2 + 2 steps and saved: (pipeline in memory, its folder, VAE and UNet losses)."""
     model, _ = toy_clip
     images, labels, names = load_image_folder(world / "source")
     cfg = ToySdConfig(vae_steps=2, vae_batch_size=4, unet_steps=2, unet_batch_size=4, vae_channels=(8, 8, 8),
@@ -112,17 +115,48 @@ def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(world, toy_cli
     assert mean.shape == std.shape == (2 * 9, 8, 8, 8) and sorted(latent_labels) == sorted(list(range(9)) * 2)
     pipe, history = pretrain_sd(vae, mean, std, latent_labels, names, to_clip_text_model(model),
                                 build_clip_tokenizer(16), cfg)
-    assert [(h["stage"], h["step"]) for h in vae_history + history] == [("vae", 0), ("vae", 1), ("unet", 0),
-                                                                         ("unet", 1)]
     save_folder(pipe, world / "sd")
-    loaded = load_pipeline(DiffusionSpec(id=str(world / "sd")))
+    return pipe, world / "sd", vae_history + history
+
+
+def _toy_sample(pipe) -> np.ndarray:
+    return pipe("Shapes: red circle", num_inference_steps=2, height=32, width=32, output_type="np",
+                generator=torch.Generator().manual_seed(0)).images[0]
+
+
+def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(toy_sd):
+    pipe, folder, history = toy_sd
+    assert [(h["stage"], h["step"]) for h in history] == [("vae", 0), ("vae", 1), ("unet", 0), ("unet", 1)]
+    loaded = load_pipeline(DiffusionSpec(id=str(folder)))
     assert loaded.tokenizer.model_max_length == 16 and loaded.vae_scale_factor == 4
     assert loaded.vae.config.scaling_factor == pytest.approx(pipe.vae.config.scaling_factor)
+    # The pooled caption conditions the UNet through diffusers' own config key, and the head count is saved.
+    assert loaded.unet.config.addition_embed_type == "text" and loaded.unet.config.attention_head_dim == 1
     for name, tensor in pipe.unet.state_dict().items():
         assert torch.equal(loaded.unet.state_dict()[name], tensor), name
-    image = loaded("Shapes: red circle", num_inference_steps=2, height=32, width=32, output_type="np",
-                   generator=torch.Generator().manual_seed(0)).images[0]
+    image = _toy_sample(loaded)
     assert image.shape == (32, 32, 3) and np.isfinite(image).all()
+
+
+def test_lora_trains_saves_and_fuses_on_the_toy_sd(world, toy_sd, tmp_path):
+    """LoRA (air_core.lora, diffusers + peft) works on the toy UNet with its pooled-text conditioning."""
+    _, folder, _ = toy_sd
+    pipe = load_pipeline(DiffusionSpec(id=str(folder)))
+    base = _toy_sample(pipe)
+    pooled = {k: v.clone() for k, v in pipe.unet.add_embedding.state_dict().items()}
+    paths = sorted(str(p) for p in (world / "target" / "train").rglob("*.png"))[:4]
+    history = train_lora(pipe, paths, ["Shapes: red circle"] * 4,
+                         LoraTrainConfig(steps=3, lr=5e-2, batch_size=2, resolution=32))
+    assert len(history) == 3 and all(np.isfinite(h["loss"]) for h in history)
+    tuned = _toy_sample(pipe)
+    assert np.abs(tuned - base).max() > 1e-3, "a trained LoRA must change the toy SD's output"
+    save_lora(pipe, tmp_path / LORA_WEIGHTS)
+    fresh = load_pipeline(DiffusionSpec(id=str(folder)))
+    fresh.load_lora_weights(str(tmp_path))
+    fresh.fuse_lora()  # as rule generate does
+    np.testing.assert_allclose(_toy_sample(fresh), tuned, atol=1e-4)
+    for name, tensor in fresh.unet.add_embedding.state_dict().items():  # LoRA adapts attention, not the pooling
+        assert torch.equal(tensor, pooled[name]), name
 
 
 def test_report_measures_agreement_and_fusion():
