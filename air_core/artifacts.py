@@ -144,6 +144,30 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "pred": ("int32", "predicted class"),
         "correct": ("bool", "pred == label"),
     },
+    # The toy world (docs/toy_world.md): the toy models' pretraining histories and the demo's table.
+    "toy_clip_history": {
+        "step": ("int32", "optimizer step"),
+        "lr": ("float32", "learning rate of the step"),
+        "loss": ("float32", "CLIP loss of the batch, same-class pairs counted as positives"),
+        "logit_scale": ("float32", "1/tau after the step"),
+    },
+    "toy_sd_history": {
+        "stage": ("string", "vae or unet"),
+        "step": ("int32", "optimizer step within the stage"),
+        "loss": ("float32", "VAE: MSE + KL term; UNet: min-SNR weighted epsilon MSE"),
+        "mse": ("float32", "VAE reconstruction MSE on [-1, 1] pixels; NaN for the UNet"),
+    },
+    "toy_world": {
+        "group": ("string", "zero_shot, class_agreement, pseudo_labels, lambda_sweep, final, comparisons or replicates"),
+        "name": ("string", "what is measured (see docs/toy_world.md)"),
+        "value": ("float64", "accuracy or agreement in %; the mean over seeds (final); the mean paired difference in "
+                             "points (comparisons); a replicate count (replicates)"),
+        "std": ("float64", "standard deviation over seeds, ddof 0 (final); sd of the paired differences, ddof 1 "
+                           "(comparisons, replicates); NaN otherwise"),
+        "n": ("int32", "images measured, or seeds (final, comparisons, replicates)"),
+        "low": ("float64", "lower bound of the 95 % t interval of the difference (comparisons); NaN otherwise"),
+        "high": ("float64", "upper bound of the 95 % t interval of the difference (comparisons); NaN otherwise"),
+    },
     "metrics": {
         "dataset": ("string", "dataset name"),
         "paradigm": ("string", "ul, ssl or trzsl"),
@@ -349,6 +373,9 @@ _FILE_SCHEMAS = {
     # The paper tables' long form (air_core.tables, rule aggregate): the results schema, paper_top1 = that table's.
     "tables/table1_text.parquet": "results", "tables/table1_visual.parquet": "results",
     "tables/table2.parquet": "results", "tables/table3.parquet": "results",
+    # The toy world's (rules/toy.smk); tables/toy_world_<dataset>.parquet is the demo's table.
+    "clip/history.parquet": "toy_clip_history", "vae_history.parquet": "toy_sd_history",
+    "sd_history.parquet": "toy_sd_history",
 }
 
 
@@ -357,6 +384,8 @@ def schema_for_path(path: str | os.PathLike) -> str:
     path = Path(path)
     if path.parent.parent.name == "synthetic" and path.name.startswith("shard"):
         return "synthetic_shard"
+    if path.parent.name == "tables" and path.name.startswith("toy_world_"):
+        return "toy_world"
     for key in (f"{path.parent.name}/{path.name}", path.name):
         if key in _FILE_SCHEMAS:
             return _FILE_SCHEMAS[key]

@@ -18,30 +18,37 @@ from air_core.errors import ConfigError
 log = logging.getLogger("air")
 
 
-def _results_dir(configfile: str) -> Path:
-    """The config's results_dir as written (relative to the folder snakemake runs in, like its targets)."""
-    if not Path(configfile).is_file():
-        raise ConfigError(f"config file {configfile} not found: pass the experiment's config with --configfile")
+def _results_dir(configfiles: list[str]) -> Path:
+    """The config's results_dir as written (relative to the folder snakemake runs in, like its targets); with
+    several config files, as Snakemake merges them: the last one that sets it."""
     from air_core.config_checks import load_yaml
     from air_core.experiment import schema
 
-    config = load_yaml(configfile) or {}
-    return Path(config.get("results_dir", schema()["properties"]["results_dir"]["default"]))
+    results_dir = schema()["properties"]["results_dir"]["default"]
+    for configfile in configfiles:
+        if not Path(configfile).is_file():
+            raise ConfigError(f"config file {configfile} not found: pass the experiment's config with --configfile")
+        results_dir = (load_yaml(configfile) or {}).get("results_dir", results_dir)
+    return Path(results_dir)
 
 
-def _for(error: Exception, configfile: str) -> str:
-    """An error message with this config file in its commands."""
-    return str(error).replace("<your config>", shlex.quote(configfile))
+def _quoted(configfiles: list[str]) -> str:
+    return " ".join(shlex.quote(c) for c in configfiles)
 
 
-def rebuild_command(configfile: str, targets: list[Path], profile: str = "profiles/local") -> str:
+def _for(error: Exception, configfiles: list[str]) -> str:
+    """An error message with these config files in its commands."""
+    return str(error).replace("<your config>", _quoted(configfiles))
+
+
+def rebuild_command(configfiles: list[str], targets: list[Path], profile: str = "profiles/local") -> str:
     """The snakemake call that rebuilds exactly ``targets`` (``--force``: those jobs only; the next usual
     run re-runs what reads them, their inputs being newer)."""
-    words = ["snakemake", "--profile", profile, "--configfile", configfile, "--force", *map(str, targets)]
+    words = ["snakemake", "--profile", profile, "--configfile", *configfiles, "--force", *map(str, targets)]
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _report_damage(damaged: list[Damaged], configfile: str, profile: str) -> None:
+def _report_damage(damaged: list[Damaged], configfile: list[str], profile: str) -> None:
     for item in damaged:
         print(f"DAMAGED {item.path}: {item.problem}\n  rebuild: {rebuild_command(configfile, [item.rebuild], profile)}")
     targets = sorted({item.rebuild for item in damaged})
@@ -49,7 +56,7 @@ def _report_damage(damaged: list[Damaged], configfile: str, profile: str) -> Non
         print(f"Rebuild them all: {rebuild_command(configfile, targets, profile)}")
 
 
-def verify(configfile: str, profile: str = "profiles/local") -> int:
+def verify(configfile: list[str], profile: str = "profiles/local") -> int:
     """Check every artifact of an experiment's results folder against its checksum; 1 if one is damaged."""
     results = _results_dir(configfile)
     found = scan_results(results)
@@ -59,19 +66,19 @@ def verify(configfile: str, profile: str = "profiles/local") -> int:
     return 1 if found.damaged else 0
 
 
-def show_results(configfile: str) -> int:
+def show_results(configfile: list[str]) -> int:
     """Print the results table of an experiment and where it lies; refuse a damaged one."""
     results = _results_dir(configfile)
     table = results / "tables" / "results.md"
     if not table.is_file():
-        print(f"No results table at {table}: run the workflow first (snakemake --configfile {configfile}).")
+        print(f"No results table at {table}: run the workflow first (snakemake --configfile {_quoted(configfile)}).")
         return 1
     if (results / MARKER).is_file():
         damaged = verify_results(results, under="tables")
         if damaged:
             print(f"The results tables of {results} are damaged; not showing them.")
             _report_damage(damaged, configfile, "profiles/local")
-            print(f"Check the whole folder: python -m air_core.cli verify --configfile {shlex.quote(configfile)}")
+            print(f"Check the whole folder: python -m air_core.cli verify --configfile {_quoted(configfile)}")
             return 1
     else:
         log.warning("%s has no %s: its tables cannot be checked against checksums", results, MARKER)
@@ -84,7 +91,7 @@ def show_results(configfile: str) -> int:
     return 0
 
 
-def claim(configfile: str, adopt: bool) -> int:
+def claim(configfile: list[str], adopt: bool) -> int:
     """Claim an experiment's results folder (the workflow does this itself before its first job)."""
     root = claim_results_dir(_results_dir(configfile), adopt=adopt)
     print(f"{root} is claimed: {root / MARKER}")
@@ -124,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     own = commands.add_parser("claim", help="claim the results folder (the workflow does it before its first job)")
     own.add_argument("--adopt", action="store_true", help="claim a non-empty folder: this workflow's older results")
     for command in (show, check, own):
-        command.add_argument("--configfile", default="config/config.yaml")
+        command.add_argument("--configfile", nargs="+", default=["config/config.yaml"],
+                             help="the experiment's config file(s), as given to snakemake")
     fetch = commands.add_parser("fetch-models", help="fill the local model caches (needs network)")
     fetch.add_argument("--clip", required=True, help="CLIP spec as JSON, as in the config's models.clip")
     fetch.add_argument("--diffusion", required=True, help="diffusion spec as JSON, as in models.diffusion")

@@ -59,6 +59,8 @@ def fill_defaults(instance: Any, node: Mapping[str, Any]) -> None:
             fill_defaults(item, node["items"])
 
 
+STUDY_CELL = ("ul", "text")  # (paradigm, prompt) where the paper ran its ablations and fig. 3's studies
+
 @dataclass(frozen=True)
 class Method:
     """A method as the config names it: its recipe keys, the grid cells it runs on, its table names.

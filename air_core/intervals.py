@@ -75,6 +75,7 @@ class Comparison:
     low: float
     high: float
     n: int
+    measure: str = ""  # what is compared when it is not the test top-1, e.g. 'pseudo-label accuracy'
 
     @property
     def half_width(self) -> float:
@@ -85,15 +86,28 @@ class Comparison:
         """What the interval supports: better, worse, or not distinguishable."""
         return verdict(self.low, self.high)
 
+    @property
+    def label(self) -> str:
+        """`a − b`, with the measure in parentheses when there is one."""
+        return f"{self.a} \u2212 {self.b}" + (f" ({self.measure})" if self.measure else "")
+
     def line(self) -> str:
         """`a − b: +1.6 [−1.2, +4.4] not distinguishable` (points; the minus sign is U+2212)."""
-        def signed(x: float) -> str:
-            return f"{x:+.1f}".replace("-", "\u2212")
+        return comparison_line(self.label, self.mean, self.low, self.high, self.n)
 
-        return f"{self.a} \u2212 {self.b}: {signed(self.mean)} [{signed(self.low)}, {signed(self.high)}] {self.verdict}"
+
+def comparison_line(label: str, mean: float, low: float, high: float, n: int) -> str:
+    """`<label>: +1.6 [−1.2, +4.4] not distinguishable`: the difference, its interval, the verdict."""
+
+    def signed(x: float) -> str:
+        return f"{x:+.1f}".replace("-", "\u2212")
+
+    interval = f"[{signed(low)}, {signed(high)}]" if n > 1 else "[no interval: one replicate]"
+    return f"{label}: {signed(mean)} {interval} {verdict(low, high)}"
 
 
 def verdict(low: float, high: float) -> str:
+    """'better' when the interval lies above 0, 'worse' below, else (0 inside, or no interval) 'not distinguishable'."""
     if low > 0:
         return "better"
     if high < 0:
@@ -102,7 +116,7 @@ def verdict(low: float, high: float) -> str:
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], name_a: str = "a", name_b: str = "b",
-                      confidence: float = CONFIDENCE) -> Comparison:
+                      confidence: float = CONFIDENCE, measure: str = "") -> Comparison:
     """The mean of a_i − b_i over paired replicates with its t interval (NaN bounds with one replicate)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(d)
@@ -110,9 +124,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], name_a: str = "a",
         raise ValueError(f"no paired replicates of {name_a} and {name_b} to compare")
     mean = float(d.mean())
     if n < 2:
-        return Comparison(name_a, name_b, mean, math.nan, math.nan, n)
+        return Comparison(name_a, name_b, mean, math.nan, math.nan, n, measure)
     half = t_quantile(0.5 + confidence / 2, n - 1) * float(d.std(ddof=1)) / math.sqrt(n)
-    return Comparison(name_a, name_b, mean, mean - half, mean + half, n)
+    return Comparison(name_a, name_b, mean, mean - half, mean + half, n, measure)
 
 
 def replicates_needed(sd: float, half_width: float, confidence: float = CONFIDENCE, most: int = 100) -> int:

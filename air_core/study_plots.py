@@ -17,9 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from air_core.experiment import STUDY_CELL  # noqa: E402
 from air_core.plots import _save  # noqa: E402
-
-STUDY_CELL = ("ul", "text")  # where the paper ran its ablations and fig. 3
 
 
 def sweep_panels(results: pd.DataFrame, methods: dict[str, dict], dataset: str) -> list[dict]:

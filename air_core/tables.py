@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from air_core.artifacts import SCHEMAS, atomic_path, write_table
+from air_core.experiment import STUDY_CELL
 
 ABLATIONS = {  # paper table -> (base pseudo-labelling, columns that name a row)
     "table2": ("grip", ["L_r", "p_hat", "L_s"]),
@@ -25,7 +26,6 @@ ABLATION_TITLES = {
     "table2": "Table 2 (UL, text prompts, on GRIP): L_r real loss, p_hat prototype fusion, L_s synthetic loss",
     "table3": "Table 3 (UL, text prompts, on CPL): synthetic images from SD without (0) or with (1) LoRA",
 }
-ABLATION_SETTING = ("ul", "text")
 _HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title><style>
 body {{font-family: sans-serif; font-size: 14px}} table {{border-collapse: collapse}}
@@ -121,7 +121,7 @@ def ablation_table(results: pd.DataFrame, methods: dict[str, dict], paper: pd.Da
     keys = ABLATIONS[table][1]
     paper = paper.assign(row=paper[keys].astype(str).agg(",".join, axis=1))
     paper_datasets = [c for c in paper.columns if c not in keys + ["row"]]
-    paradigm, prompt = ABLATION_SETTING
+    paradigm, prompt = STUDY_CELL
     measured = results[(results["paradigm"] == paradigm) & (results["prompt"] == prompt)]
     datasets = list(dict.fromkeys(measured["dataset"].tolist() + paper_datasets))
     mapped = {m: ablation_row(info, table) for m, info in methods.items()}

@@ -8,7 +8,7 @@ import os
 import re
 
 from air_core.config import to_json
-from air_core.experiment import load_experiment
+from air_core.experiment import STUDY_CELL, load_experiment
 from air_core.preflight import stop_if_models_missing
 from air_core.results_dir import check_results_dir, claim_results_dir
 
@@ -116,10 +116,11 @@ def diffusion_targets():
     return [f"{R}/{d}/synthetic/{v}/prototypes.png" for d in DATASETS for v in EXP.variants_read(d)]
 
 
-def run_metrics(datasets=None):
-    """Every run's metrics (of ``datasets`` only, when given)."""
+def run_metrics(datasets=None, cell=None):
+    """Every run's metrics (of ``datasets`` only, and of one (paradigm, prompt) ``cell`` only, when given)."""
     return [f"{RUN}/metrics.parquet".format(d=r.dataset, paradigm=r.paradigm, prompt=r.prompt, method=r.method,
-                                            seed=r.seed) for r in EXP.runs(datasets)]
+                                            seed=r.seed) for r in EXP.runs(datasets)
+            if cell is None or (r.paradigm, r.prompt) == tuple(cell)]
 
 
 def method_seeds(wildcards):
@@ -156,7 +157,7 @@ def shown_lambda(d):
 def has_studies(d):
     """A sweep, or AiR on CPL with more than one SD variant, ran on ``d`` (UL, text): fig. 3's figure is drawn."""
     summary = EXP.method_summary()
-    ran = [m for m in EXP.methods_at("ul", "text", d)]
+    ran = list(EXP.methods_at(*STUDY_CELL, d))
     variants = {summary[m]["synthetic"] for m in ran if summary[m]["base"] == "cpl" and not summary[m]["sweep_of"]
                 and (summary[m]["fuses"] or summary[m]["synthetic_loss"])}
     return any(summary[m]["sweep_of"] for m in ran) or len(variants) > 1

@@ -111,7 +111,8 @@ if EXP.toy_world:
             "--threads {params.threads} --out {output.pipeline:q} --history {output.history:q} > {log:q} 2>&1"
 
     rule toy_report:
-        """The demo's numbers side by side: zero-shot, SD class agreement, pseudo-label and final accuracies."""
+        """The demo's numbers side by side: zero-shot, SD class agreement, pseudo-label accuracy (and against
+        lambda), final accuracies, and the comparisons as paired differences over seeds with 95 % intervals."""
         input:
             manifest=rules.manifest.output.manifest,
             features=rules.encode_real.output.features,
@@ -124,6 +125,8 @@ if EXP.toy_world:
             markdown=f"{R}/tables/toy_world_{{d}}.md",
         params:
             fusion_lambda=TOY_LAMBDA,
+            lambdas=TOY_CONFIG["report_lambdas"],
+            methods=to_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
         conda:
             "../envs/air.yaml"
         log:
@@ -133,7 +136,8 @@ if EXP.toy_world:
         shell:
             "python \"$AIR_SCRIPTS/toy_report.py\" --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} "
             "--text-features {input.text_features:q} --synthetic {input.synthetic:q} --metrics {input.metrics:q} "
-            "--clip-summary {input.clip_summary:q} --fusion-lambda {params.fusion_lambda} --table {output.table:q} "
+            "--clip-summary {input.clip_summary:q} --fusion-lambda {params.fusion_lambda} --lambdas {params.lambdas} "
+            "--methods {params.methods:q} --table {output.table:q} "
             "--markdown {output.markdown:q} > {log:q} 2>&1"
 
     # `rule all` asks for the report's targets; the demo's table is one of them.

@@ -117,8 +117,8 @@ def test_docs_report_page_names_every_plot_rule():
 
 # The report of a tiny run --------------------------------------------------------------------------
 
-CAPTIONS = ["zero_shot_confusion", "lora_loss", "synthetic", "prototypes", "tsne", "pseudo_labels", "training",
-            "table1", "table2", "table3"]  # report/<caption>.rst; a published file's name starts with its caption's
+CAPTIONS = ["zero_shot_confusion", "lora_loss", "synthetic", "prototypes", "tsne", "cam", "studies", "pseudo_labels",
+            "training", "table1", "table2", "table3"]  # report/<caption>.rst; a published file's name starts with its caption's
 
 
 def _script_json(html: str, name: str) -> dict:
@@ -133,7 +133,7 @@ def _expected(config: dict) -> dict:
     per_dataset = {
         "1 zero-shot pseudo-labels": ["zero_shot_confusion.png"],
         "2 diffusion": ["lora_loss_lora.png", "prototypes.png", "synthetic_lora.png"],
-        "3 embeddings": ["tsne.png"],
+        "3 embeddings": ["cam.png", "tsne.png"],
         "4 pseudo-label accuracy": [f"pseudo_labels_{p}_{q}.png" for p, q in runs],
         "5 prompt training": [f"training_{p}_{q}_{m}.png" for p, q in runs for m in methods],
     }

@@ -22,14 +22,19 @@ pytestmark = pytest.mark.workflow
 GPU_RULES = {"encode_real", "train_lora", "generate", "select", "train_prompts", "evaluate"}
 PACKED = {"train_prompts", "evaluate"}  # a run's two jobs, packed with other runs' (group `run`)
 LOCAL_RULES = {"draw_shapes", "manifest", "aggregate", "fetch_models"}
-RUNS_PER_PACK = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["group-components"]["run"]
-# What profiles/slurm asks sbatch for on a first attempt: --mem (MB), -t (minutes), --cpus-per-task;
+PROFILE = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+RUNS_PER_PACK = PROFILE["group-components"]["run"]
+
+
+def _first_attempt(resources: dict, threads: int) -> tuple[str, str, str]:
+    """--mem (MB), -t (minutes), --cpus-per-task that the profile's expressions give on attempt 1."""
+    return tuple(str(eval(str(resources[key]), {"attempt": 1})) for key in ("mem_mb", "runtime")) + (str(threads),)
+
+
+# What profiles/slurm asks sbatch for on a first attempt, read from the profile itself;
 # a rule that the profile does not name gets the default resources.
-FIRST_ATTEMPT = {"encode_real": ("16000", "60", "8"), "zero_shot": ("8000", "30", "4"),
-                 "train_lora": ("32000", "240", "8"), "generate": ("32000", "240", "8"),
-                 "select": ("24000", "60", "8"), "train_prompts": ("24000", "100", "8"),
-                 "evaluate": ("16000", "10", "4")}
-DEFAULT = ("4000", "30", "1")
+FIRST_ATTEMPT = {rule: _first_attempt(res, PROFILE["set-threads"][rule]) for rule, res in PROFILE["set-resources"].items()}
+DEFAULT = _first_attempt(PROFILE["default-resources"], 1)
 TARGET = "results/tables/results.parquet"  # every stage but the report's plots
 METHOD = "air"
 

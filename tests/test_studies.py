@@ -41,12 +41,18 @@ def test_sweep_panels_order_the_values_and_take_the_ul_text_runs():
     assert [(v[0], v[1], v[4]) for v in variants] == [("lora", True, "air"), ("base", False, "plain")]
 
 
-def test_the_studies_figure_is_drawn_from_the_tables_without_torch(tmp_path):
-    results = tmp_path / "results.parquet"
-    write_frame("results", _results(), results)
+def test_the_studies_figure_is_drawn_from_the_runs_metrics_without_torch(tmp_path):
+    paths = []
+    for i, method in enumerate(METHODS):  # two seeds of every method on UL/text, as rule plot_studies reads them
+        for seed in (1, 2):
+            metrics = pd.DataFrame([{"dataset": "d", "paradigm": "ul", "prompt": "text", "method": method, "seed": seed,
+                                     "top1": 10.0 + i + seed, "top1_seen": 10.0 + i + seed, "top1_unseen": np.nan,
+                                     "pseudo_label_acc": np.nan, "n_test": 30}])
+            paths.append(str(tmp_path / f"{method}_{seed}.parquet"))
+            write_frame("metrics", metrics, paths[-1])
     out = tmp_path / "studies.png"
     code = ("import sys, json; from air_core.stages.report import plot_studies; "
-            f"plot_studies({str(results)!r}, json.loads({json.dumps(json.dumps(METHODS))}), "
+            f"plot_studies({paths!r}, json.loads({json.dumps(json.dumps(METHODS))}), "
             f"{str(ROOT / 'config/paper/paper_table1.csv')!r}, {str(ROOT / 'config/paper/paper_ablations.txt')!r}, "
             f"'d', {str(out)!r}); print('torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -18,7 +18,8 @@ from air_core.models.clip import load_clip
 from air_core.models.diffusion import load_pipeline
 from air_core.models.tokenizer import build_clip_tokenizer
 from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, pretrain_clip, save_clip, write_model_config
-from air_core.toy.report import agreement, pseudo_label_rows
+from air_core.toy.report import (agreement, comparison_pairs, comparison_rows, lambda_rows, pseudo_label_rows,
+                                 to_markdown)
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, pretrain_vae, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.text_encoder import open_clip_hidden_states, to_clip_text_model
@@ -124,6 +125,16 @@ def _toy_sample(pipe) -> np.ndarray:
                 generator=torch.Generator().manual_seed(0)).images[0]
 
 
+def test_toy_histories_are_documented_tables_where_the_rules_write_them(toy_clip, toy_sd, tmp_path):
+    from air_core.artifacts import read_table, schema_for_path, write_table
+
+    for name, history, where in (("toy_clip_history", toy_clip[1], "toy/clip/history.parquet"),
+                                 ("toy_sd_history", toy_sd[2], "toy/sd_history.parquet")):
+        path = tmp_path / where
+        write_table(name, {c: [h[c] for h in history] for c in history[0]}, path)
+        assert schema_for_path(path) == name and read_table(name, path).num_rows == len(history)
+
+
 def test_toy_sd_pretrains_saves_and_reloads_through_load_pipeline(toy_sd):
     pipe, folder, history = toy_sd
     assert [(h["stage"], h["step"]) for h in history] == [("vae", 0), ("vae", 1), ("unet", 0), ("unet", 1)]
@@ -165,6 +176,48 @@ def test_report_measures_agreement_and_fusion():
     pool = np.eye(3, dtype=np.float32)[[0, 1, 2, 2]]
     rows = pseudo_label_rows(pool, np.array([0, 1, 2, 2]), text, 100.0, {"good": text}, 1.0)
     assert [r["value"] for r in rows] == [100.0] * 4 and rows[2]["name"].startswith("fused, good")
+
+
+def test_lambda_sweep_rows_follow_the_fusion():
+    text = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    # the text classifier gets image 1 wrong; prototypes that see it right win from lambda 1 on
+    pool, truth = np.array([[1, 0], [0.6, 0.4], [0, 1]], dtype=np.float32), np.array([0, 1, 1])
+    prototypes = np.array([[1, 0], [0.5, 0.5]], dtype=np.float32)
+    rows = lambda_rows(pool, truth, text, 1.0, prototypes, [0, 3])
+    all_images = [r for r in rows if "all 3" in r["name"]]
+    assert [r["name"].split(":")[0] for r in all_images] == ["lambda = 0", "lambda = 3"]
+    assert all_images[0]["value"] == pytest.approx(200 / 3)  # lambda 0: the text classifier alone
+
+
+METHODS = {  # method_info's switches, as rule toy_report passes them
+    "zero_shot": {"base": "zero_shot", "fuses": False, "synthetic_loss": False, "prototypes": "synthetic"},
+    "grip": {"base": "grip", "fuses": False, "synthetic_loss": False, "prototypes": "synthetic"},
+    "air_grip": {"base": "grip", "fuses": True, "synthetic_loss": True, "prototypes": "synthetic"},
+    "real_proto_control": {"base": "grip", "fuses": True, "synthetic_loss": True, "prototypes": "real"},
+}
+
+
+def test_the_demo_draws_its_comparisons_from_the_recipes_switches():
+    assert comparison_pairs(METHODS) == [("air_grip", "grip", "top1"), ("real_proto_control", "grip", "top1"),
+                                         ("grip", "zero_shot", "top1"), ("air_grip", "grip", "pseudo_label_acc")]
+
+
+def test_comparison_rows_pair_by_seed_and_print_the_verdict():
+    import pandas as pd
+
+    top1 = {"zero_shot": [50, 50, 50], "grip": [60, 62, 61], "air_grip": [70, 71, 73], "real_proto_control": [61, 60, 63]}
+    metrics = pd.DataFrame([{"method": m, "seed": s, "top1": v, "pseudo_label_acc": v - 1.0}
+                            for m, values in top1.items() for s, v in zip((3, 1, 2), values)])
+    rows = comparison_rows(metrics, comparison_pairs(METHODS))
+    first = rows[0]  # air_grip - grip, paired by seed: d = (10, 9, 12)
+    assert first["name"] == "air_grip \u2212 grip" and first["value"] == pytest.approx(31 / 3)
+    assert first["n"] == 3 and first["std"] == pytest.approx(np.std([10, 9, 12], ddof=1))
+    assert first["low"] > 0  # t(0.975, 2) * 1.53 / sqrt(3) = 3.8 < 10.3
+    assert rows[3]["name"] == "air_grip \u2212 grip (last-round pseudo-label accuracy)"
+    assert rows[-1]["group"] == "replicates" and rows[-1]["value"] >= 2
+    markdown = to_markdown(rows, "t")
+    assert "air_grip \u2212 grip: +10.3 [" in markdown and "] better" in markdown
+    assert "real_proto_control \u2212 grip: +0.3 [" in markdown and "] not distinguishable" in markdown
 
 
 def test_schema_defaults_are_the_dataclass_defaults():

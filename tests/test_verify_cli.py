@@ -45,7 +45,8 @@ def claimed_copy(tiny_run, tmp_path):
     workdir, config = tiny_run
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy, symlinks=True)  # copy2: modification times kept, Snakemake sees a finished run
-    results = copy / "results"
+    results = copy / Path(config["results_dir"]).name
+    (results / MARKER).unlink()  # as a results folder written before folders were claimed
     configfile = copy / "config.yaml"
     configfile.write_text(yaml.safe_dump({**config, "results_dir": str(results)}))
     assert cli("verify", "--configfile", str(configfile)).returncode == 2  # not claimed yet: nothing to verify
@@ -74,7 +75,7 @@ def test_verify_names_a_table_cut_in_half_and_its_rebuild_repairs_it(claimed_cop
     assert damaged.returncode == 1 and " 1 damaged" in damaged.stdout, damaged.stdout
     command = rebuild_line(damaged.stdout, table)
     assert command.startswith("snakemake --profile profiles/local --configfile") and command.endswith(
-        f"--force {table}")
+        f"--force {shlex.quote(str(table))}")
 
     shown = cli("show-results", "--configfile", str(configfile))
     assert shown.returncode == 1 and f"DAMAGED {table}" in shown.stdout and command in shown.stdout
@@ -91,6 +92,6 @@ def test_verify_names_a_table_cut_in_half_and_its_rebuild_repairs_it(claimed_cop
 def test_snakemake_marks_directory_outputs_as_rebuild_targets(tiny_run):
     """verify names a directory() output (not the file inside it) as the rebuild target of a damaged image;
     it finds the output by the file Snakemake leaves in it."""
-    workdir, _ = tiny_run
-    shards = [p for p in (workdir / "results" / "shapes" / "synthetic" / "lora").glob("shard*") if p.is_dir()]
+    _, config = tiny_run
+    shards = [p for p in (Path(config["results_dir"]) / "shapes" / "synthetic" / "lora").glob("shard*") if p.is_dir()]
     assert shards and all((s / ".snakemake_timestamp").is_file() for s in shards)

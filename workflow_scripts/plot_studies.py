@@ -9,10 +9,11 @@ from air_core.stages.report import plot_studies
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--results", "--methods", "--paper", "--ablations", "--dataset", "--out"):
+    for name in ("--methods", "--paper", "--ablations", "--dataset", "--out"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--metrics", nargs="+", required=True, help="the dataset's UL/text runs' metrics")
     args = parser.parse_args()
-    plot_studies(args.results, json.loads(args.methods), args.paper, args.ablations, args.dataset, args.out)
+    plot_studies(args.metrics, json.loads(args.methods), args.paper, args.ablations, args.dataset, args.out)
 
 
 if __name__ == "__main__":

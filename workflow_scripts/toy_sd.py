@@ -10,10 +10,10 @@ from safetensors.torch import load_file
 from air_core.config import ClipSpec
 from air_core.models.clip import load_clip
 from air_core.models.tokenizer import build_clip_tokenizer
+from air_core.artifacts import write_table
 from air_core.jobs import run_script, set_threads
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, save_folder
 from air_core.toy.settings import from_settings
-from air_core.toy.tables import write_toy_table
 from air_core.toy.text_encoder import to_clip_text_model
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     pipe, history = pretrain_sd(vae, latents["mean"], latents["std"], latents["labels"].numpy(), names, text_encoder,
                                 tokenizer, cfg)
     save_folder(pipe, args.out)
-    write_toy_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
+    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
                     args.history)
 
 

@@ -6,11 +6,10 @@ import argparse
 import torch
 from safetensors.torch import save_file
 
-from air_core.artifacts import atomic_path
+from air_core.artifacts import atomic_path, write_table
 from air_core.jobs import run_script, set_threads
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_vae, save_folder
 from air_core.toy.settings import from_settings
-from air_core.toy.tables import write_toy_table
 from air_core.toy.world import load_image_folder
 
 
@@ -28,7 +27,7 @@ def main() -> None:
     latents = {"mean": mean.contiguous(), "std": std.contiguous(), "labels": torch.from_numpy(latent_labels)}
     with atomic_path(args.latents) as tmp:  # (N, c, h, w) posteriors and (N,) labels of the UNet's images
         save_file(latents, str(tmp))
-    write_toy_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
+    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
                     args.history)
 
 

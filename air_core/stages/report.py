@@ -94,13 +94,15 @@ def plot_tsne(manifest_path: str, classes_path: str, features_path: str, text_fe
     plot_embedding(tsne(x, seed=seed), kinds, labels, classes["class_name"].tolist(), out, title)
 
 
-def plot_studies(results_path: str, methods: dict, paper_path: str, ablations_path: str, dataset: str,
+def plot_studies(metric_paths: list[str], methods: dict, paper_path: str, ablations_path: str, dataset: str,
                  out: str) -> None:
-    """Rule plot_studies: accuracy against each swept value (lambda, beta, M) and the SD variant (fig. 3)."""
+    """Rule plot_studies: accuracy against each swept value (lambda, beta, M) and the SD variant (fig. 3), from
+    the dataset's UL/text runs, summarised over seeds as rule aggregate does."""
+    from air_core.evaluate import summarise
     from air_core.study_plots import plot_studies as plot, sweep_panels, variant_points
     from air_core.tables import parse_ablations
 
-    results = artifacts.read_frame("results", results_path)
+    results = summarise(pd.concat([artifacts.read_frame("metrics", p) for p in metric_paths], ignore_index=True))
     table1 = pd.read_csv(paper_path)
     paper: dict[str, dict] = {}
     ul_text = table1[(table1["dataset"] == dataset) & (table1["paradigm"] == "ul") & (table1["prompt"] == "text")]

@@ -1,6 +1,8 @@
 """What the toy-world demo shows, side by side: zero-shot accuracy on the target, the toy SD's class
 agreement with and without LoRA, pseudo-label accuracy text-only vs fused with synthetic or real
-prototypes (eq. 7), and the final test accuracy of every method.
+prototypes (eq. 7) and against eq. 7's lambda, the final test accuracy of every method, and the
+comparisons the demo draws as paired differences over the run seeds with a 95 % interval and the
+verdict it supports (air_core.intervals).
 
 Pseudo-label accuracies are those of the first relabelling round (the zero-shot text classifier,
 alone or fused), measured on the whole unlabeled train pool and on the most confident images
@@ -9,17 +11,21 @@ per class (the paper's fig. 4 measure), with the same functions the runs use.
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from air_core.artifacts import column_matrix
+from air_core.intervals import comparison_line, paired_difference, replicates_needed
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.relabel import most_confident
 from air_core.run_inputs import real_prototype_rows
 from air_core.prototypes import select_prototypes
 
 CONFIDENT_PER_CLASS = 50
+HALF_WIDTH = 3.0  # points: the interval the demo aims for on its first comparison (docs/toy_world.md)
+MEASURES = {"top1": "", "pseudo_label_acc": "last-round pseudo-label accuracy"}
 
 
 def agreement(features: np.ndarray, labels: np.ndarray, text: np.ndarray) -> float:
@@ -51,10 +57,70 @@ def pseudo_label_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, log
     classes = np.arange(text.shape[0])
     for name, s in scores.items():
         rows.append({"group": "pseudo_labels", "name": f"{name}: all {len(truth)} unlabeled images",
-                     "value": float(100 * np.mean(s.argmax(1) == truth)), "std": np.nan, "n": len(truth)})
+                     "value": float(100 * np.mean(s.argmax(1) == truth)), "std": np.nan, "n": len(truth),
+                     "low": np.nan, "high": np.nan})
         picked, labels = most_confident(s, classes, CONFIDENT_PER_CLASS)
         rows.append({"group": "pseudo_labels", "name": f"{name}: {CONFIDENT_PER_CLASS} most confident per class",
-                     "value": float(100 * np.mean(labels == truth[picked])), "std": np.nan, "n": len(picked)})
+                     "value": float(100 * np.mean(labels == truth[picked])), "std": np.nan, "n": len(picked),
+                     "low": np.nan, "high": np.nan})
+    return rows
+
+
+def lambda_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, logit_scale: float, prototypes: np.ndarray,
+                lambdas: Sequence[float]) -> list[dict]:
+    """Round-0 pseudo-label accuracy of p + lambda * p_hat (eq. 7) for each lambda: all images and the most
+    confident per class. lambda = 0 is the text classifier alone."""
+    p, p_hat = class_probs(pool, text, logit_scale), class_probs(pool, prototypes, logit_scale)
+    classes, rows = np.arange(text.shape[0]), []
+    for lam in lambdas:
+        scores = fuse(p, p_hat, lam)
+        picked, labels = most_confident(scores, classes, CONFIDENT_PER_CLASS)
+        for name, value, n in ((f"lambda = {lam:g}: all {len(truth)} unlabeled images",
+                                np.mean(scores.argmax(1) == truth), len(truth)),
+                               (f"lambda = {lam:g}: {CONFIDENT_PER_CLASS} most confident per class",
+                                np.mean(labels == truth[picked]), len(picked))):
+            rows.append({"group": "lambda_sweep", "name": name, "value": float(100 * value), "std": np.nan, "n": n,
+                         "low": np.nan, "high": np.nan})
+    return rows
+
+
+def comparison_pairs(methods: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(a, b, metrics column) of every comparison the demo draws, from the recipes' switches (method_info):
+    each recipe that fuses prototypes against the text-only recipe of its base (test top-1), each text-only
+    recipe against zero-shot CLIP, and each recipe that fuses synthetic prototypes against the text-only
+    one on its last round's pseudo-label accuracy (fused vs text pseudo-labels)."""
+    zero_shot = [m for m, info in methods.items() if info["base"] == "zero_shot"]
+    text_only: dict[str, str] = {}
+    for m, info in methods.items():
+        if info["base"] != "zero_shot" and not info["fuses"] and not info["synthetic_loss"]:
+            text_only.setdefault(info["base"], m)
+    fusing = [(m, text_only[info["base"]], info) for m, info in methods.items()
+              if info["fuses"] and info["base"] in text_only]
+    pairs = [(m, ref, "top1") for m, ref, _ in fusing]
+    pairs += [(ref, zero_shot[0], "top1") for ref in text_only.values() if zero_shot]
+    pairs += [(m, ref, "pseudo_label_acc") for m, ref, info in fusing if info["prototypes"] == "synthetic"]
+    return pairs
+
+
+def comparison_rows(metrics: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]) -> list[dict]:
+    """Each pair's paired difference over the run seeds both methods ran (mean, sd of the differences,
+    95 % interval), then the replicates the first pair needs for a half-width of HALF_WIDTH points at
+    the measured sd."""
+    rows = []
+    for a, b, column in pairs:
+        wide = metrics[metrics["method"].isin([a, b])].pivot_table(index="seed", columns="method", values=column)
+        wide = wide.dropna()
+        if a not in wide or b not in wide or wide.empty:
+            continue
+        cmp = paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), a, b, measure=MEASURES[column])
+        rows.append({"group": "comparisons", "name": cmp.label, "value": cmp.mean,
+                     "std": float(np.std(wide[a] - wide[b], ddof=1)) if cmp.n > 1 else np.nan, "n": cmp.n,
+                     "low": cmp.low, "high": cmp.high})
+    if rows and rows[0]["n"] > 1:
+        needed = replicates_needed(rows[0]["std"], HALF_WIDTH)
+        rows.append({"group": "replicates", "name": f"{rows[0]['name']}: replicates for a half-width of "
+                     f"{HALF_WIDTH:g} points at the measured sd", "value": float(needed), "std": rows[0]["std"],
+                     "n": rows[0]["n"], "low": np.nan, "high": np.nan})
     return rows
 
 
@@ -71,16 +137,63 @@ def final_rows(metrics: pd.DataFrame) -> list[dict]:
             values = runs[column].dropna()
             if len(values):
                 rows.append({"group": "final", "name": f"{method}: {label}", "value": float(values.mean()),
-                             "std": float(values.std(ddof=0)), "n": len(values)})
+                             "std": float(values.std(ddof=0)), "n": len(values), "low": np.nan, "high": np.nan})
+    return rows
+
+
+def report_rows(dataset: str, manifest: pd.DataFrame, features: pd.DataFrame, text: np.ndarray,
+                clip_summary: Mapping[str, Any], synthetic: Mapping[str, pd.DataFrame], metrics: pd.DataFrame,
+                methods: Mapping[str, Mapping[str, Any]], fusion_lambda: float, lambdas: Sequence[float]) -> list[dict]:
+    """Every row of the demo's table ('toy_world' schema).
+
+    Args:
+        manifest, features: the target dataset's manifest and real-image features tables.
+        text: (C, D) zero-shot text features; clip_summary: the toy CLIP's held-out accuracy and 1/tau.
+        synthetic: 'lora' and 'base' -> the SD variant's synthetic_features table.
+        metrics: every run's metrics; methods: method name -> method_info (the recipes' switches).
+        fusion_lambda: eq. 7's lambda of the fused pseudo-label rows; lambdas: the lambda sweep's values.
+    """
+    features = features.set_index("image_id")
+    pool, test = manifest[manifest["split"].isin(["train", "val"])], manifest[manifest["split"] == "test"]
+    pool_feats, test_feats = (column_matrix(features.loc[m["image_id"]], "feature") for m in (pool, test))
+    nan = {"std": np.nan, "low": np.nan, "high": np.nan}
+    rows = [{"group": "zero_shot", "name": "held-out source world images", "value": clip_summary["source_heldout_top1"],
+             "n": clip_summary["n_heldout"], **nan},
+            {"group": "zero_shot", "name": f"target ({dataset}) test images", "n": len(test), **nan,
+             "value": float(100 * np.mean((test_feats @ text.T).argmax(1) == test["label"].to_numpy()))}]
+    for variant, label in (("base", "plain"), ("lora", "LoRA-tuned")):
+        table = synthetic[variant]
+        rows.append({"group": "class_agreement", "name": f"{label} toy SD", "n": len(table), **nan,
+                     "value": agreement(column_matrix(table, "feature"), table["label"].to_numpy(), text)})
+    scale, truth = clip_summary["logit_scale"], pool["label"].to_numpy()
+    lora_prototypes = synthetic_prototypes(synthetic["lora"], len(text))
+    prototypes = {"synthetic prototypes (LoRA SD)": lora_prototypes,
+                  "synthetic prototypes (plain SD)": synthetic_prototypes(synthetic["base"], len(text)),
+                  "real-image prototypes (reference)": real_prototypes(pool_feats, text, scale)}
+    rows += pseudo_label_rows(pool_feats, truth, text, scale, prototypes, fusion_lambda)
+    rows += lambda_rows(pool_feats, truth, text, scale, lora_prototypes, lambdas)
+    rows += final_rows(metrics)
+    rows += comparison_rows(metrics, comparison_pairs(methods))
     return rows
 
 
 def to_markdown(rows: list[dict], title: str) -> str:
-    """The table as Markdown, one section per group."""
+    """The table as Markdown, one section per group; comparisons as one line each with their verdict."""
     headings = {"zero_shot": "Toy CLIP zero-shot", "class_agreement": "Toy SD class agreement (toy CLIP judges)",
                 "pseudo_labels": "Pseudo-label accuracy, first round (eq. 7)",
-                "final": "Final, per method (mean ± std over seeds)"}
+                "lambda_sweep": "Pseudo-label accuracy, first round, against eq. 7's lambda (LoRA SD prototypes)",
+                "final": "Final, per method (mean ± std over seeds, ddof 0)"}
     lines = [f"## {title}", ""]
+    comparisons = [r for r in rows if r["group"] == "comparisons"]
+    if comparisons:
+        lines += [f"### Comparisons: paired differences over {comparisons[0]['n']} run seeds, 95 % t interval",
+                  "", "```"]
+        lines += [comparison_line(r["name"], r["value"], r["low"], r["high"], r["n"]) for r in comparisons]
+        lines += ["```", ""]
+        for r in rows:
+            if r["group"] == "replicates":
+                lines += [f"{r['name']}: {r['value']:.0f} (sd of the differences {r['std']:.1f}, "
+                          f"{r['n']} replicates ran)", ""]
     for group, heading in headings.items():
         members = [r for r in rows if r["group"] == group]
         if not members:
