@@ -28,7 +28,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
+# Style and Snakemake's own checks; CI runs it before the tests (.ci/run). `ruff format .` and `snakefmt .`
+# rewrite what they would change.
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 clean:

@@ -26,10 +26,10 @@ include: "rules/toy.smk"
 
 
 rule all:
+    default_target: True
     input:
         RESULTS_TABLE,
         REPORT_TARGETS,
-    default_target: True
 
 
 rule diffusion:

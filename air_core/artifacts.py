@@ -15,8 +15,8 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -131,10 +131,16 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "train_acc": ("float32", "accuracy on the training labels (pseudo-labels; synthetic labels when L_r is off)"),
     },
     "confident_accuracy": {
-        "iteration": ("int32", "relabelling round whose classifier scored the images (0 = zero-shot CLIP); "
-                               "the last is the final classifier"),
-        "scores": ("string", "text (p, eq. 1), fused (p + lambda * p_hat, synthetic prototypes, eq. 7) "
-                             "or real_proto (the same with real-image prototypes)"),
+        "iteration": (
+            "int32",
+            "relabelling round whose classifier scored the images (0 = zero-shot CLIP); "
+            "the last is the final classifier",
+        ),
+        "scores": (
+            "string",
+            "text (p, eq. 1), fused (p + lambda * p_hat, synthetic prototypes, eq. 7) "
+            "or real_proto (the same with real-image prototypes)",
+        ),
         "n": ("int32", "images scored: up to 50 per class, the most confident ones predicted as it"),
         "accuracy": ("float64", "% of them whose argmax equals the held-back true label; NaN when n is 0"),
     },
@@ -158,12 +164,21 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "mse": ("float32", "VAE reconstruction MSE on [-1, 1] pixels; NaN for the UNet"),
     },
     "toy_world": {
-        "group": ("string", "zero_shot, class_agreement, pseudo_labels, lambda_sweep, final, comparisons or replicates"),
+        "group": (
+            "string",
+            "zero_shot, class_agreement, pseudo_labels, lambda_sweep, final, comparisons or replicates",
+        ),
         "name": ("string", "what is measured (see docs/toy_world.md)"),
-        "value": ("float64", "accuracy or agreement in %; the mean over seeds (final); the mean paired difference in "
-                             "points (comparisons); a replicate count (replicates)"),
-        "std": ("float64", "standard deviation over seeds, ddof 0 (final); sd of the paired differences, ddof 1 "
-                           "(comparisons, replicates); NaN otherwise"),
+        "value": (
+            "float64",
+            "accuracy or agreement in %; the mean over seeds (final); the mean paired difference in "
+            "points (comparisons); a replicate count (replicates)",
+        ),
+        "std": (
+            "float64",
+            "standard deviation over seeds, ddof 0 (final); sd of the paired differences, ddof 1 "
+            "(comparisons, replicates); NaN otherwise",
+        ),
         "n": ("int32", "images measured, or seeds (final, comparisons, replicates)"),
         "low": ("float64", "lower bound of the 95 % t interval of the difference (comparisons); NaN otherwise"),
         "high": ("float64", "upper bound of the 95 % t interval of the difference (comparisons); NaN otherwise"),
@@ -174,8 +189,11 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "prompt": ("string", "text or visual"),
         "method": ("string", "method recipe name"),
         "seed": ("int32", "run seed"),
-        "top1": ("float64", "the paradigm's metric in %: top-1 test accuracy (ul, ssl), harmonic mean of "
-                            "top1_seen and top1_unseen (trzsl)"),
+        "top1": (
+            "float64",
+            "the paradigm's metric in %: top-1 test accuracy (ul, ssl), harmonic mean of "
+            "top1_seen and top1_unseen (trzsl)",
+        ),
         "top1_seen": ("float64", "top-1 (%) on test images of seen classes (all classes outside TRZSL)"),
         "top1_unseen": ("float64", "top-1 (%) on test images of unseen classes; NaN outside TRZSL"),
         "pseudo_label_acc": ("float64", "accuracy (%) of the last round's pseudo-labels; NaN if none"),
@@ -363,18 +381,30 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 
 # Where each documented table lies in the results tree (file name, or parent/file name).
 _FILE_SCHEMAS = {
-    "data/manifest.parquet": "manifest", "data/classes.parquet": "classes", "features/real.parquet": "features",
+    "data/manifest.parquet": "manifest",
+    "data/classes.parquet": "classes",
+    "features/real.parquet": "features",
     "data/skipped_images.parquet": "skipped_images",
-    "zero_shot/probs.parquet": "zero_shot", "lora_set.parquet": "lora_set", "loss.parquet": "lora_loss",
-    "features.parquet": "synthetic_features", "prototypes.parquet": "prototypes", "split.parquet": "split",
-    "pseudo_labels.parquet": "pseudo_labels", "history.parquet": "history",
-    "confident_accuracy.parquet": "confident_accuracy", "predictions.parquet": "predictions",
-    "metrics.parquet": "metrics", "tables/results.parquet": "results",
+    "zero_shot/probs.parquet": "zero_shot",
+    "lora_set.parquet": "lora_set",
+    "loss.parquet": "lora_loss",
+    "features.parquet": "synthetic_features",
+    "prototypes.parquet": "prototypes",
+    "split.parquet": "split",
+    "pseudo_labels.parquet": "pseudo_labels",
+    "history.parquet": "history",
+    "confident_accuracy.parquet": "confident_accuracy",
+    "predictions.parquet": "predictions",
+    "metrics.parquet": "metrics",
+    "tables/results.parquet": "results",
     # The paper tables' long form (air_core.tables, rule aggregate): the results schema, paper_top1 = that table's.
-    "tables/table1_text.parquet": "results", "tables/table1_visual.parquet": "results",
-    "tables/table2.parquet": "results", "tables/table3.parquet": "results",
+    "tables/table1_text.parquet": "results",
+    "tables/table1_visual.parquet": "results",
+    "tables/table2.parquet": "results",
+    "tables/table3.parquet": "results",
     # The toy world's (rules/toy.smk); tables/toy_world_<dataset>.parquet is the demo's table.
-    "clip/history.parquet": "toy_clip_history", "vae_history.parquet": "toy_sd_history",
+    "clip/history.parquet": "toy_clip_history",
+    "vae_history.parquet": "toy_sd_history",
     "sd_history.parquet": "toy_sd_history",
 }
 

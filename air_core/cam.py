@@ -24,8 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-
 MIN_SIDE = 4  # the coarsest CAM grid that still shows where in the image the class is
 
 
@@ -35,8 +33,9 @@ def _targets(visual: nn.Module) -> tuple[list[nn.Module], bool]:
         return [visual.transformer.resblocks[-1]], True
     if hasattr(visual, "layer4"):
         return [visual.layer1, visual.layer2, visual.layer3, visual.layer4], False
-    raise ValueError(f"class activation maps need an open_clip ViT or ModifiedResNet image tower, not "
-                     f"{type(visual).__name__}")
+    raise ValueError(
+        f"class activation maps need an open_clip ViT or ModifiedResNet image tower, not {type(visual).__name__}"
+    )
 
 
 def _spatial(visual: nn.Module, acts: torch.Tensor, grads: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,8 +59,12 @@ def grad_cam(model: nn.Module, image: torch.Tensor, class_vector: torch.Tensor) 
         tensor.retain_grad()
         kept.append(tensor)
 
-    hooks = [m.register_forward_pre_hook(lambda m, args: keep(args[0])) if use_input
-             else m.register_forward_hook(lambda m, args, out: keep(out)) for m in modules]
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args: keep(args[0]))
+        if use_input
+        else m.register_forward_hook(lambda m, args, out: keep(out))
+        for m in modules
+    ]
     try:
         with torch.enable_grad():
             image = image.detach().requires_grad_(True)  # the frozen tower needs a graph to the activations

@@ -10,10 +10,9 @@ import shlex
 import sys
 from pathlib import Path
 
-
 from air_core.checksums import MARKER
-from air_core.results_dir import Damaged, claim_results_dir, scan_results, verify_results
 from air_core.errors import ConfigError
+from air_core.results_dir import Damaged, claim_results_dir, scan_results, verify_results
 
 log = logging.getLogger("air")
 
@@ -61,8 +60,10 @@ def verify(configfile: list[str], profile: str = "profiles/local") -> int:
     results = _results_dir(configfile)
     found = scan_results(results)
     _report_damage(found.damaged, configfile, profile)
-    print(f"{results}: {found.checked} files checked, {len(found.damaged)} damaged, "
-          f"{len(found.unchecked)} without a checksum (written before the folder was claimed, or not by the workflow)")
+    print(
+        f"{results}: {found.checked} files checked, {len(found.damaged)} damaged, "
+        f"{len(found.unchecked)} without a checksum (written before the folder was claimed, or not by the workflow)"
+    )
     return 1 if found.damaged else 0
 
 
@@ -131,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     own = commands.add_parser("claim", help="claim the results folder (the workflow does it before its first job)")
     own.add_argument("--adopt", action="store_true", help="claim a non-empty folder: this workflow's older results")
     for command in (show, check, own):
-        command.add_argument("--configfile", nargs="+", default=["config/config.yaml"],
-                             help="the experiment's config file(s), as given to snakemake")
+        command.add_argument(
+            "--configfile",
+            nargs="+",
+            default=["config/config.yaml"],
+            help="the experiment's config file(s), as given to snakemake",
+        )
     fetch = commands.add_parser("fetch-models", help="fill the local model caches (needs network)")
     fetch.add_argument("--clip", required=True, help="CLIP spec as JSON, as in the config's models.clip")
     fetch.add_argument("--diffusion", required=True, help="diffusion spec as JSON, as in models.diffusion")

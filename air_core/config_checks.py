@@ -7,8 +7,9 @@ message names the config key and what it accepts. ``air_core.experiment.load_exp
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -30,9 +31,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise ConfigError(f"{self.name}: the key '{key}' is written twice in one mapping (lines "
-                                  f"{seen[key] + 1} and {key_node.start_mark.line + 1}); YAML would keep only the "
-                                  "last one silently. Merge the two blocks into one")
+                raise ConfigError(
+                    f"{self.name}: the key '{key}' is written twice in one mapping (lines "
+                    f"{seen[key] + 1} and {key_node.start_mark.line + 1}); YAML would keep only the "
+                    "last one silently. Merge the two blocks into one"
+                )
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
 
@@ -59,13 +62,17 @@ def check_names(config: Mapping[str, Any]) -> None:
         if isinstance(entries, dict):
             for name in entries:
                 if not isinstance(name, str):
-                    raise ConfigError(f"{section}: the name {name!r} is read by YAML as a {type(name).__name__}, "
-                                      f"not as text; quote it ('{name}': ...) or choose a name that starts with a "
-                                      "letter")
+                    raise ConfigError(
+                        f"{section}: the name {name!r} is read by YAML as a {type(name).__name__}, "
+                        f"not as text; quote it ('{name}': ...) or choose a name that starts with a "
+                        "letter"
+                    )
     results_dir = config.get("results_dir", "results")
     if isinstance(results_dir, str) and Path(results_dir.strip() or ".").resolve() == Path.cwd().resolve():
-        raise ConfigError(f"results_dir = '{results_dir}' is the working directory itself; give the experiment a "
-                          "folder of its own, e.g. results_dir: results")
+        raise ConfigError(
+            f"results_dir = '{results_dir}' is the working directory itself; give the experiment a "
+            "folder of its own, e.g. results_dir: results"
+        )
 
 
 def _key(path) -> str:
@@ -100,15 +107,20 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
         key, sub = _key(error.absolute_path), error.schema
         if error.validator in ("additionalProperties", "required") and isinstance(error.instance, dict):
             known = sorted(sub.get("properties", {}))
-            for name in sorted(set(error.instance) - set(known) if error.validator == "additionalProperties"
-                               else set(error.validator_value) - set(error.instance)):
+            for name in sorted(
+                set(error.instance) - set(known)
+                if error.validator == "additionalProperties"
+                else set(error.validator_value) - set(error.instance)
+            ):
                 where = f"{key}.{name}" if error.absolute_path else name
                 if error.validator == "additionalProperties":
                     lines.append(f"config key '{where}' is not a setting; known keys here: {', '.join(known)}")
                 else:  # one error per missing key, each naming them all: say each once
                     prop = sub.get("properties", {}).get(name, {})
-                    lines.append(f"config key '{where}' is missing; it is required. "
-                                 f"{_accepts(prop, prop.get('description', ''))}".strip())
+                    lines.append(
+                        f"config key '{where}' is missing; it is required. "
+                        f"{_accepts(prop, prop.get('description', ''))}".strip()
+                    )
             continue
         description = _description(schema, list(error.absolute_schema_path)[:-1])
         accepts = description if error.validator == "enum" else _accepts(sub, description)
@@ -125,30 +137,40 @@ def _name_sweep_keys(line: str, origins: Mapping[str, tuple[str, dict]]) -> str:
     return line
 
 
-def check_config_schema(config: dict[str, Any], schema: dict[str, Any],
-                        origins: Mapping[str, tuple[str, dict]] | None = None) -> None:
+def check_config_schema(
+    config: dict[str, Any], schema: dict[str, Any], origins: Mapping[str, tuple[str, dict]] | None = None
+) -> None:
     """Raise ConfigError listing every schema violation of ``config``, before Snakemake plans a job."""
     errors = [_name_sweep_keys(line, origins or {}) for line in schema_errors(config, schema)]
     if errors:
-        raise ConfigError("the config is not valid:\n  - " + "\n  - ".join(dict.fromkeys(errors)) +
-                          "\nSee config/schema.yaml for every key, its type and its default.")
+        raise ConfigError(
+            "the config is not valid:\n  - "
+            + "\n  - ".join(dict.fromkeys(errors))
+            + "\nSee config/schema.yaml for every key, its type and its default."
+        )
 
 
 def check_experiment(exp: Experiment, check_data: bool = True) -> None:
     """Raise ConfigError for settings that are valid one by one but cannot run together (``check_data``:
     also the dataset folders and what their class names allow)."""
     if exp.prompt_template.count("{}") != 1:
-        raise ConfigError(f"prompt_template = '{exp.prompt_template}' must hold exactly one '{{}}' (where the class "
-                          "name goes), e.g. 'a photo of a {}'")
+        raise ConfigError(
+            f"prompt_template = '{exp.prompt_template}' must hold exactly one '{{}}' (where the class "
+            "name goes), e.g. 'a photo of a {}'"
+        )
     for name, ds in exp.datasets.items() if check_data else ():
         _check_dataset_paths(exp, name, ds)
     for name, variant in exp.sd_variants.items():
-        for section, resolution in (("lora", variant.lora.resolution if variant.lora else 8),
-                                    ("generate", variant.generate.resolution)):
+        for section, resolution in (
+            ("lora", variant.lora.resolution if variant.lora else 8),
+            ("generate", variant.generate.resolution),
+        ):
             if resolution % 8:
-                raise ConfigError(f"{section}.resolution (SD variant '{name}') = {resolution} is not a multiple of 8, "
-                                  "which Stable Diffusion's VAE and UNet need; use e.g. "
-                                  f"{max(8, resolution - resolution % 8)}")
+                raise ConfigError(
+                    f"{section}.resolution (SD variant '{name}') = {resolution} is not a multiple of 8, "
+                    "which Stable Diffusion's VAE and UNet need; use e.g. "
+                    f"{max(8, resolution - resolution % 8)}"
+                )
     for name, method in exp.methods.items():
         _check_method(exp, name, method)
     for name, ds in exp.datasets.items() if check_data else ():
@@ -163,8 +185,9 @@ def _check_dataset_paths(exp: Experiment, name: str, ds: DatasetConfig) -> None:
     if exp.made_by_workflow(ds.root):
         return  # drawn by a rule of this workflow (the toy world)
     if not Path(ds.root).is_dir():
-        raise ConfigError(f"datasets.{name}.root = '{ds.root}' is not a folder; fix the path or remove the dataset "
-                          "from 'datasets'")
+        raise ConfigError(
+            f"datasets.{name}.root = '{ds.root}' is not a folder; fix the path or remove the dataset from 'datasets'"
+        )
     if ds.class_names and not Path(ds.class_names).is_file():
         raise ConfigError(f"datasets.{name}.class_names = '{ds.class_names}' is not a file")
 
@@ -173,9 +196,11 @@ def _check_method(exp: Experiment, name: str, method) -> None:
     for key, grid in (("paradigms", exp.paradigms), ("prompts", exp.prompts), ("datasets", tuple(exp.datasets))):
         narrowing = getattr(method, key)
         if narrowing and not set(narrowing) & set(grid):
-            raise ConfigError(f"methods.{name}.{key} = {list(narrowing)} shares nothing with the experiment's "
-                              f"'{key}' {list(grid)}, so the method would never run; add one of them to '{key}' "
-                              f"or remove methods.{name}.{key}")
+            raise ConfigError(
+                f"methods.{name}.{key} = {list(narrowing)} shares nothing with the experiment's "
+                f"'{key}' {list(grid)}, so the method would never run; add one of them to '{key}' "
+                f"or remove methods.{name}.{key}"
+            )
     for d in exp.datasets:
         for paradigm in exp.paradigms:
             for prompt in exp.prompts:
@@ -185,13 +210,17 @@ def _check_method(exp: Experiment, name: str, method) -> None:
 
 def _check_recipe(exp: Experiment, name: str, recipe) -> None:
     if recipe.synthetic not in exp.sd_variants:
-        raise ConfigError(f"methods.{name}.synthetic = '{recipe.synthetic}' is not an SD variant; use one of "
-                          f"{list(exp.sd_variants)} or add it under sd_variants")
+        raise ConfigError(
+            f"methods.{name}.synthetic = '{recipe.synthetic}' is not an SD variant; use one of "
+            f"{list(exp.sd_variants)} or add it under sd_variants"
+        )
     generated = exp.sd_variants[recipe.synthetic].generate.images_per_class
     if recipe.n_synthetic is not None and recipe.n_synthetic > generated:
-        raise ConfigError(f"methods.{name}.n_synthetic = {recipe.n_synthetic} is more than the {generated} images per "
-                          f"class that SD variant '{recipe.synthetic}' generates (generate.images_per_class); raise "
-                          "generate.images_per_class or lower n_synthetic")
+        raise ConfigError(
+            f"methods.{name}.n_synthetic = {recipe.n_synthetic} is more than the {generated} images per "
+            f"class that SD variant '{recipe.synthetic}' generates (generate.images_per_class); raise "
+            "generate.images_per_class or lower n_synthetic"
+        )
 
 
 def _check_classes(exp: Experiment, name: str, ds: DatasetConfig) -> None:
@@ -212,14 +241,21 @@ def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
     if n < 2:
         raise ConfigError(f"datasets.{name} has {n} class; a classifier needs at least 2")
     seen = int(n * SEEN_FRACTION)
-    if "trzsl" in exp.paradigms and any(m.runs_on("trzsl", dataset=name) for m in exp.methods.values()) \
-            and (seen < 2 or n - seen < 1):
-        raise ConfigError(f"datasets.{name} has {n} classes: TRZSL would see {seen} and leave {n - seen} unseen; it "
-                          "needs at least 2 seen and 1 unseen (4 classes or more). Remove 'trzsl' from 'paradigms' "
-                          "or narrow the methods with paradigms: [ul, ssl]")
+    if (
+        "trzsl" in exp.paradigms
+        and any(m.runs_on("trzsl", dataset=name) for m in exp.methods.values())
+        and (seen < 2 or n - seen < 1)
+    ):
+        raise ConfigError(
+            f"datasets.{name} has {n} classes: TRZSL would see {seen} and leave {n - seen} unseen; it "
+            "needs at least 2 seen and 1 unseen (4 classes or more). Remove 'trzsl' from 'paradigms' "
+            "or narrow the methods with paradigms: [ul, ssl]"
+        )
     if exp.variants_read(name) and exp.generate_shards > n:
-        raise ConfigError(f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
-                          f"so a shard would have nothing to generate; use at most {n}")
+        raise ConfigError(
+            f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
+            f"so a shard would have nothing to generate; use at most {n}"
+        )
     _check_prompt_lengths(exp, name, names)
 
 
@@ -243,7 +279,8 @@ def _check_prompt_lengths(exp: Experiment, name: str, names: list[str]) -> None:
                 raise ConfigError(
                     f"methods.{method_name}.n_ctx = {n_ctx}: with the class '{class_name}' of datasets.{name} the "
                     f"text prompt is {length} tokens, more than the CLIP's context of {context}; lower n_ctx to "
-                    f"{n_ctx - (length - context)} or shorten the class name")
+                    f"{n_ctx - (length - context)} or shorten the class name"
+                )
 
 
 def context_length(exp: Experiment) -> int:

@@ -25,7 +25,7 @@ def parse_beta(beta: float | str, n_classes: int) -> float:
         if not beta.startswith("auto*"):
             raise ValueError(f"beta '{beta}' is neither a number nor 'auto*<g>' (e.g. auto*2 = 1 - 2/C)")
         try:
-            gamma = float(beta[len("auto*"):])
+            gamma = float(beta[len("auto*") :])
         except ValueError:
             raise ValueError(f"beta '{beta}': the part after 'auto*' must be a number, e.g. auto*1.5") from None
         return float(np.clip(1.0 - gamma / n_classes, 0.0, 1.0))
@@ -90,8 +90,7 @@ def candidate_weights(probs: np.ndarray, candidates: np.ndarray, soft: bool) -> 
     return np.divide(masked, total, out=np.zeros_like(masked), where=total > 0)
 
 
-def cpl_round(scores: np.ndarray, alpha: float, beta: float | str, k: int,
-              soft: bool) -> tuple[np.ndarray, np.ndarray]:
+def cpl_round(scores: np.ndarray, alpha: float, beta: float | str, k: int, soft: bool) -> tuple[np.ndarray, np.ndarray]:
     """One CPL relabelling from (fused) scores.
 
     Args:

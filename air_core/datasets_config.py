@@ -43,7 +43,7 @@ class DataSource:
     allow_outside_root: bool = False
 
     @classmethod
-    def of(cls, dataset: DatasetConfig) -> "DataSource":
+    def of(cls, dataset: DatasetConfig) -> DataSource:
         """The manifest rule's part of a dataset's settings: only what changes the manifest, so that editing
         t_data or the CPL thresholds does not re-run the manifest and every stage after it."""
         return cls(**{f.name: getattr(dataset, f.name) for f in fields(cls)})
@@ -57,8 +57,10 @@ def load_preset(name: str, presets_dir: str | Path = PRESETS_DIR) -> dict[str, A
     """A preset's settings, with its class-name file made absolute (it is relative to the preset file)."""
     path = Path(presets_dir) / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(f"dataset preset '{name}' does not exist (no {path}); use one of "
-                          f"{available_presets(presets_dir)} or give the dataset's layout, root and class_names")
+        raise ConfigError(
+            f"dataset preset '{name}' does not exist (no {path}); use one of "
+            f"{available_presets(presets_dir)} or give the dataset's layout, root and class_names"
+        )
     preset = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if preset.get("class_names"):
         preset["class_names"] = str((path.parent / preset["class_names"]).resolve())
@@ -87,9 +89,11 @@ def resolve_preset(name: str, entry: dict[str, Any], presets_dir: str | Path = P
     merged = _merge(preset, {k: v for k, v in entry.items() if v is not None})
     if entry.get("root") is None:
         if not entry.get("data_root"):
-            raise ConfigError(f"datasets.{name}: set 'data_root' (the folder that holds "
-                              f"{str(preset.get('root', '')).replace('{data_root}/', '')}) or 'root' "
-                              "(the dataset folder itself)")
+            raise ConfigError(
+                f"datasets.{name}: set 'data_root' (the folder that holds "
+                f"{str(preset.get('root', '')).replace('{data_root}/', '')}) or 'root' "
+                "(the dataset folder itself)"
+            )
         merged["root"] = str(preset["root"]).format(data_root=str(entry["data_root"]).rstrip("/"))
     return merged
 
@@ -101,11 +105,15 @@ def check_data_paths(name: str, ds: dict[str, Any]) -> None:
         return
     is_file = layout == "manifest_file"
     if not root:
-        raise ConfigError(f"datasets.{name}.root is not set; the {layout} layout needs "
-                          f"{'the manifest file' if is_file else 'the dataset folder'}")
+        raise ConfigError(
+            f"datasets.{name}.root is not set; the {layout} layout needs "
+            f"{'the manifest file' if is_file else 'the dataset folder'}"
+        )
     if not (Path(root).is_file() if is_file else Path(root).is_dir()):
-        raise ConfigError(f"datasets.{name}.root = '{root}' is not a {'file' if is_file else 'folder'}; fix the "
-                          "path (docs/datasets.md says where to get the dataset) or remove the dataset")
+        raise ConfigError(
+            f"datasets.{name}.root = '{root}' is not a {'file' if is_file else 'folder'}; fix the "
+            "path (docs/datasets.md says where to get the dataset) or remove the dataset"
+        )
     if ds.get("class_names") and not Path(ds["class_names"]).is_file():
         raise ConfigError(f"datasets.{name}.class_names = '{ds['class_names']}' is not a file")
 
@@ -122,4 +130,3 @@ def resolve_datasets(config: dict[str, Any], presets_dir: str | Path = PRESETS_D
             datasets[name] = resolve_preset(name, entry, presets_dir)
             if check_data:
                 check_data_paths(name, datasets[name])
-

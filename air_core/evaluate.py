@@ -35,8 +35,14 @@ def paradigm_metrics(pred: np.ndarray, label: np.ndarray, seen: np.ndarray, para
     return {"top1": top1(pred, label), "top1_seen": seen_acc, "top1_unseen": float("nan")}
 
 
-def visual_test_features(clip, prompt_state: dict, n_ctx: int, class_features: np.ndarray, paths: list[str],
-                         device: str | torch.device = "cpu") -> np.ndarray:
+def visual_test_features(
+    clip,
+    prompt_state: dict,
+    n_ctx: int,
+    class_features: np.ndarray,
+    paths: list[str],
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
     """Test-image features (N, D) through the image tower with a trained visual prompt (loaded strictly)."""
     import torch
 
@@ -68,12 +74,16 @@ def summarise(metrics: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.Da
 
 def to_markdown(table: pd.DataFrame) -> str:
     """The results table as Markdown: mean ± std over seeds, the paper's number beside."""
-    lines = ["| dataset | paradigm | prompt | method | top-1 % (mean ± std) | seeds | paper |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | paradigm | prompt | method | top-1 % (mean ± std) | seeds | paper |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples():
         paper = "" if np.isnan(row.paper_top1) else f"{row.paper_top1:.1f}"
-        lines.append(f"| {row.dataset} | {row.paradigm} | {row.prompt} | {row.method} | "
-                     f"{row.top1_mean:.1f} ± {row.top1_std:.1f} | {row.n_seeds} | {paper} |")
+        lines.append(
+            f"| {row.dataset} | {row.paradigm} | {row.prompt} | {row.method} | "
+            f"{row.top1_mean:.1f} ± {row.top1_std:.1f} | {row.n_seeds} | {paper} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -17,15 +17,24 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-from os import path as os_path
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import path as os_path
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
-from air_core.config import (ClipSpec, DatasetConfig, DiffusionSpec, GenerateConfig, LoraTrainConfig, Recipe,
-                             SDVariant, from_dict)
+from air_core.config import (
+    ClipSpec,
+    DatasetConfig,
+    DiffusionSpec,
+    GenerateConfig,
+    LoraTrainConfig,
+    Recipe,
+    SDVariant,
+    from_dict,
+)
 from air_core.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
@@ -61,6 +70,7 @@ def fill_defaults(instance: Any, node: Mapping[str, Any]) -> None:
 
 STUDY_CELL = ("ul", "text")  # (paradigm, prompt) where the paper ran its ablations and fig. 3's studies
 
+
 @dataclass(frozen=True)
 class Method:
     """A method as the config names it: its recipe keys, the grid cells it runs on, its table names.
@@ -83,9 +93,10 @@ class Method:
 
     def runs_on(self, paradigm: str | None = None, prompt: str | None = None, dataset: str | None = None) -> bool:
         """Whether the method's own narrowing lists (absent = all) include these; None = any."""
-        return all(value is None or value in (narrowing or (value,))
-                   for value, narrowing in ((paradigm, self.paradigms), (prompt, self.prompts),
-                                            (dataset, self.datasets)))
+        return all(
+            value is None or value in (narrowing or (value,))
+            for value, narrowing in ((paradigm, self.paradigms), (prompt, self.prompts), (dataset, self.datasets))
+        )
 
     def recipe(self, dataset: DatasetConfig | None = None, paradigm: str = "ul", prompt: str = "text") -> Recipe:
         """The resolved recipe of a run of this method (CPL's thresholds come from the dataset)."""
@@ -96,7 +107,10 @@ class Method:
 
 @dataclass(frozen=True)
 class Run:
-    """One run: a cell of the grid on a dataset with a seed; its folder is ``<d>/runs/<paradigm>/<prompt>/<method>/seed<s>``."""
+    """One run: a cell of the grid on a dataset with a seed.
+
+    Its folder is ``<d>/runs/<paradigm>/<prompt>/<method>/seed<s>``.
+    """
 
     dataset: str
     paradigm: str
@@ -129,8 +143,12 @@ class Experiment:
 
     def grid(self, dataset: str | None = None) -> list[tuple[str, str, str]]:
         """(paradigm, prompt, method) of every run on ``dataset`` (None: on any dataset), per seed."""
-        return [(paradigm, prompt, name) for paradigm in self.paradigms for prompt in self.prompts
-                for name in self.methods_at(paradigm, prompt, dataset)]
+        return [
+            (paradigm, prompt, name)
+            for paradigm in self.paradigms
+            for prompt in self.prompts
+            for name in self.methods_at(paradigm, prompt, dataset)
+        ]
 
     def methods_at(self, paradigm: str, prompt: str, dataset: str | None = None) -> list[str]:
         """The methods that run on one cell of the grid, in config order."""
@@ -138,8 +156,12 @@ class Experiment:
 
     def runs(self, datasets: Iterable[str] | None = None) -> list[Run]:
         """Every run of the experiment (of ``datasets`` only, when given)."""
-        return [Run(d, paradigm, prompt, method, seed) for d in (self.datasets if datasets is None else datasets)
-                for paradigm, prompt, method in self.grid(d) for seed in self.seeds]
+        return [
+            Run(d, paradigm, prompt, method, seed)
+            for d in (self.datasets if datasets is None else datasets)
+            for paradigm, prompt, method in self.grid(d)
+            for seed in self.seeds
+        ]
 
     def recipe(self, method: str, dataset: str, paradigm: str, prompt: str) -> Recipe:
         """The resolved recipe of one run."""
@@ -169,11 +191,22 @@ def method_info(method: Method, sd_variants: Mapping[str, SDVariant]) -> dict[st
     switches, resolved once here so that no table re-derives a recipe."""
     recipe = method.recipe()
     variant = sd_variants.get(recipe.synthetic)
-    return {"paper_method": method.paper_method, "paper_row": method.paper_row, "paradigms": method.paradigms,
-            "prompts": method.prompts, "datasets": method.datasets, "sweep_of": method.sweep_of,
-            "sweep": method.sweep, "base": recipe.base, "real_training": recipe.real_training,
-            "fuses": recipe.fuses, "synthetic_loss": recipe.synthetic_loss, "prototypes": recipe.prototypes,
-            "synthetic": recipe.synthetic, "lora": bool(variant and variant.lora is not None)}
+    return {
+        "paper_method": method.paper_method,
+        "paper_row": method.paper_row,
+        "paradigms": method.paradigms,
+        "prompts": method.prompts,
+        "datasets": method.datasets,
+        "sweep_of": method.sweep_of,
+        "sweep": method.sweep,
+        "base": recipe.base,
+        "real_training": recipe.real_training,
+        "fuses": recipe.fuses,
+        "synthetic_loss": recipe.synthetic_loss,
+        "prototypes": recipe.prototypes,
+        "synthetic": recipe.synthetic,
+        "lora": bool(variant and variant.lora is not None),
+    }
 
 
 def made_by_workflow(path: str | None, results_dir: str) -> bool:
@@ -207,15 +240,18 @@ def expand_sweeps(methods: Any) -> tuple[Any, dict[str, tuple[str, dict[str, Any
             expanded[name] = entry
             continue
         if not isinstance(sweep, dict) or not sweep or not all(isinstance(v, list) and v for v in sweep.values()):
-            raise ConfigError(f"methods.{name}.sweep must map recipe keys to non-empty lists of values, e.g. "
-                              "sweep: {fusion_lambda: [0, 0.3, 1]}")
+            raise ConfigError(
+                f"methods.{name}.sweep must map recipe keys to non-empty lists of values, e.g. "
+                "sweep: {fusion_lambda: [0, 0.3, 1]}"
+            )
         base = {k: v for k, v in entry.items() if k != "sweep"}
         for values in itertools.product(*sweep.values()):
-            combo = dict(zip(sweep, values))
+            combo = dict(zip(sweep, values, strict=True))
             member = f"{name}-" + "-".join(format_value(v) for v in values)
             if member in methods or member in expanded:
-                raise ConfigError(f"methods.{name}.sweep makes the method '{member}', which is already a method; "
-                                  "rename one of them")
+                raise ConfigError(
+                    f"methods.{name}.sweep makes the method '{member}', which is already a method; rename one of them"
+                )
             expanded[member] = {**base, **combo}
             origins[member] = (name, combo)
     return expanded, origins
@@ -228,17 +264,28 @@ def method_of(name: str, entry: Mapping[str, Any], origin: tuple[str, dict] | No
     def narrowing(key: str) -> tuple[str, ...] | None:
         return tuple(entry[key]) if entry.get(key) else None
 
-    return Method(name=name, entry=recipe_keys, paradigms=narrowing("paradigms"), prompts=narrowing("prompts"),
-                  datasets=narrowing("datasets"), paper_method=entry.get("paper_method"),
-                  paper_row=entry.get("paper_row"), sweep_of=origin[0] if origin else None,
-                  sweep=dict(origin[1]) if origin else {})
+    return Method(
+        name=name,
+        entry=recipe_keys,
+        paradigms=narrowing("paradigms"),
+        prompts=narrowing("prompts"),
+        datasets=narrowing("datasets"),
+        paper_method=entry.get("paper_method"),
+        paper_row=entry.get("paper_row"),
+        sweep_of=origin[0] if origin else None,
+        sweep=dict(origin[1]) if origin else {},
+    )
 
 
 def _variant(name: str, entry: Mapping[str, Any], lora: Mapping[str, Any], generate: Mapping[str, Any]) -> SDVariant:
     tuned = entry.get("lora", True)
-    lora_cfg = None if tuned is False else from_dict(LoraTrainConfig, {**lora, **(tuned if isinstance(tuned, dict) else {})})
+    lora_cfg = (
+        None if tuned is False else from_dict(LoraTrainConfig, {**lora, **(tuned if isinstance(tuned, dict) else {})})
+    )
     shaping = {k: v for k, v in generate.items() if k not in GENERATE_JOB_KEYS}
-    return SDVariant(name=name, lora=lora_cfg, generate=from_dict(GenerateConfig, {**shaping, **entry.get("generate", {})}))
+    return SDVariant(
+        name=name, lora=lora_cfg, generate=from_dict(GenerateConfig, {**shaping, **entry.get("generate", {})})
+    )
 
 
 def build_experiment(config: Mapping[str, Any], origins: Mapping[str, tuple[str, dict]] | None = None) -> Experiment:
@@ -246,21 +293,35 @@ def build_experiment(config: Mapping[str, Any], origins: Mapping[str, tuple[str,
     origins = origins or {}
     models = config["models"]
     return Experiment(
-        results_dir=config["results_dir"], device=config["device"], diffusion_precision=config["diffusion_precision"],
-        threads=config["threads"], prompt_template=config["prompt_template"],
-        clip=from_dict(ClipSpec, models["clip"]), diffusion=from_dict(DiffusionSpec, models["diffusion"]),
+        results_dir=config["results_dir"],
+        device=config["device"],
+        diffusion_precision=config["diffusion_precision"],
+        threads=config["threads"],
+        prompt_template=config["prompt_template"],
+        clip=from_dict(ClipSpec, models["clip"]),
+        diffusion=from_dict(DiffusionSpec, models["diffusion"]),
         datasets={name: from_dict(DatasetConfig, {**ds, "name": name}) for name, ds in config["datasets"].items()},
-        paradigms=tuple(config["paradigms"]), prompts=tuple(config["prompts"]), seeds=tuple(config["seeds"]),
-        encode_batch_size=config["encode"]["batch_size"], generate_batch_size=config["generate"]["batch_size"],
+        paradigms=tuple(config["paradigms"]),
+        prompts=tuple(config["prompts"]),
+        seeds=tuple(config["seeds"]),
+        encode_batch_size=config["encode"]["batch_size"],
+        generate_batch_size=config["generate"]["batch_size"],
         generate_shards=config["generate"]["shards"],
-        sd_variants={name: _variant(name, entry or {}, config["lora"], config["generate"])
-                     for name, entry in config["sd_variants"].items()},
+        sd_variants={
+            name: _variant(name, entry or {}, config["lora"], config["generate"])
+            for name, entry in config["sd_variants"].items()
+        },
         methods={name: method_of(name, entry, origins.get(name)) for name, entry in config["methods"].items()},
-        toy_world=config.get("toy_world"))
+        toy_world=config.get("toy_world"),
+    )
 
 
-def load_experiment(config: dict[str, Any], configfiles: Sequence[str | Path] = (),
-                    presets_dir: str | Path | None = None, check_data: bool = True) -> Experiment:
+def load_experiment(
+    config: dict[str, Any],
+    configfiles: Sequence[str | Path] = (),
+    presets_dir: str | Path | None = None,
+    check_data: bool = True,
+) -> Experiment:
     """Check and resolve a config once; ``config`` is completed in place (presets, sweeps, defaults).
 
     Args:

@@ -9,8 +9,8 @@ and classifies with the frozen zero-shot text features. Only the prompt is optim
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,8 +20,8 @@ from tqdm import tqdm
 
 from air_core.config import Recipe
 from air_core.cpl import candidate_loss
-from air_core.text_prompts import TextPromptLearner
 from air_core.real_set import RealSet
+from air_core.text_prompts import TextPromptLearner
 from air_core.visual_prompts import ImageTensors, VisualPromptLearner
 
 Inputs = torch.Tensor | ImageTensors  # cached features (N, D), or cached images (N, 3, H, W)
@@ -51,8 +51,13 @@ def lr_at(epoch: int, recipe: Recipe) -> float:
     return 0.5 * recipe.lr * (1 + math.cos(math.pi * (epoch - recipe.warmup_epochs) / span))
 
 
-def air_loss(loss_real: torch.Tensor, logits_syn: torch.Tensor | None, y_syn: torch.Tensor | None, beta: float,
-             real_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def air_loss(
+    loss_real: torch.Tensor,
+    logits_syn: torch.Tensor | None,
+    y_syn: torch.Tensor | None,
+    beta: float,
+    real_weight: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """L = r * L_r + beta * L_s (eq. 10): L_s is the CE on synthetic images with their generating class (eq. 9).
 
     Args:
@@ -87,8 +92,15 @@ def real_loss(logits: torch.Tensor, real: RealSet, lab_idx: torch.Tensor, pseudo
     return loss
 
 
-def make_learner(prompt: str, clip_model: nn.Module, tokenizer, class_names: Sequence[str],
-                 zero_shot_text: np.ndarray, n_ctx: int, device: torch.device) -> nn.Module:
+def make_learner(
+    prompt: str,
+    clip_model: nn.Module,
+    tokenizer,
+    class_names: Sequence[str],
+    zero_shot_text: np.ndarray,
+    n_ctx: int,
+    device: torch.device,
+) -> nn.Module:
     """A freshly initialised text (CoOp) or visual (VPT) prompt learner."""
     if prompt == "text":
         return TextPromptLearner(clip_model, tokenizer, class_names, n_ctx).to(device)
@@ -102,13 +114,22 @@ def embed(learner: nn.Module, inputs: Inputs, rows: np.ndarray, batch_size: int 
     """Image features (n, D) of ``inputs[rows]`` as the learner sees them (cached ones for text prompts)."""
     learner.eval()
     index = torch.as_tensor(rows, dtype=torch.long)
-    out = [learner.image_features(inputs[index[i:i + batch_size]]).float().cpu()
-           for i in range(0, len(index), batch_size)]
+    out = [
+        learner.image_features(inputs[index[i : i + batch_size]]).float().cpu()
+        for i in range(0, len(index), batch_size)
+    ]
     return torch.cat(out).numpy() if out else np.zeros((0, learner.text_features().shape[1]), np.float32)
 
 
-def _batch_loss(learner: nn.Module, real: RealSet | None, batch: tuple[torch.Tensor, torch.Tensor] | None,
-                synthetic: TrainSet | None, syn_idx: torch.Tensor | None, recipe: Recipe, logit_scale: float):
+def _batch_loss(
+    learner: nn.Module,
+    real: RealSet | None,
+    batch: tuple[torch.Tensor, torch.Tensor] | None,
+    synthetic: TrainSet | None,
+    syn_idx: torch.Tensor | None,
+    recipe: Recipe,
+    logit_scale: float,
+):
     """(L, L_r, L_s) of one step, and the number right among the rows that lead the epoch."""
     text = learner.text_features()  # (C, D): one text-tower pass per step (a buffer for visual prompts)
     loss_r = text.new_zeros(())
@@ -143,7 +164,7 @@ def real_batches(real: RealSet, batch_size: int, generator: torch.Generator) -> 
     n_lab, n_pseudo = real.n_labeled, real.n_pseudo
     if not real.separate_streams or n_pseudo == 0:
         order = torch.randperm(n_lab + n_pseudo, generator=generator)
-        chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         return [(c[c < n_lab], c[c >= n_lab] - n_lab) for c in chunks]
     order = torch.randperm(n_pseudo, generator=generator)
     steps = max(n_pseudo // batch_size, 1)
@@ -153,13 +174,20 @@ def real_batches(real: RealSet, batch_size: int, generator: torch.Generator) -> 
         if n_lab:
             if cursor >= n_lab:  # the labelled sampler starts a new shuffled pass
                 lab_order, cursor = torch.randperm(n_lab, generator=generator), 0
-            lab, cursor = lab_order[cursor:cursor + real.labeled_batch_size], cursor + real.labeled_batch_size
-        batches.append((lab, order[step * batch_size:(step + 1) * batch_size]))
+            lab, cursor = lab_order[cursor : cursor + real.labeled_batch_size], cursor + real.labeled_batch_size
+        batches.append((lab, order[step * batch_size : (step + 1) * batch_size]))
     return batches
 
 
-def train_round(learner: nn.Module, real: RealSet | None, synthetic: TrainSet | None, recipe: Recipe,
-                logit_scale: float, generator: torch.Generator, iteration: int) -> list[dict]:
+def train_round(
+    learner: nn.Module,
+    real: RealSet | None,
+    synthetic: TrainSet | None,
+    recipe: Recipe,
+    logit_scale: float,
+    generator: torch.Generator,
+    iteration: int,
+) -> list[dict]:
     """Train the learner's prompt for ``recipe.epochs`` epochs; one history row per epoch.
 
     An epoch is one pass over the real training images as ``real_batches`` orders them (over the
@@ -180,16 +208,18 @@ def train_round(learner: nn.Module, real: RealSet | None, synthetic: TrainSet | 
         else:
             order = torch.randperm(len(synthetic.rows), generator=generator)
             batches = [None] * math.ceil(len(order) / bsz)
-            sizes = [len(order[i:i + bsz]) for i in range(0, len(order), bsz)]
+            sizes = [len(order[i : i + bsz]) for i in range(0, len(order), bsz)]
         syn_order = torch.randperm(len(synthetic.rows), generator=generator) if synthetic is not None else None
         sums = np.zeros(4)
         for step, batch in enumerate(batches):
             syn_idx = None
             if synthetic is not None:
-                syn_idx = (order[step * bsz:(step + 1) * bsz] if real is None
-                           else syn_order[(step * bsz + torch.arange(bsz)) % len(syn_order)])
-            (loss, loss_r, loss_s), correct = _batch_loss(learner, real, batch, synthetic, syn_idx, recipe,
-                                                          logit_scale)
+                syn_idx = (
+                    order[step * bsz : (step + 1) * bsz]
+                    if real is None
+                    else syn_order[(step * bsz + torch.arange(bsz)) % len(syn_order)]
+                )
+            (loss, loss_r, loss_s), correct = _batch_loss(learner, real, batch, synthetic, syn_idx, recipe, logit_scale)
             optimizer.zero_grad()
             loss.backward()
             if recipe.grad_clip is not None:
@@ -197,6 +227,15 @@ def train_round(learner: nn.Module, real: RealSet | None, synthetic: TrainSet | 
             optimizer.step()
             sums += [sizes[step] * loss_r.item(), sizes[step] * loss_s.item(), sizes[step] * loss.item(), correct]
         mean = sums / max(sum(sizes), 1)
-        history.append({"iteration": iteration, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                        "loss_real": mean[0], "loss_synthetic": mean[1], "loss": mean[2], "train_acc": mean[3]})
+        history.append(
+            {
+                "iteration": iteration,
+                "epoch": epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "loss_real": mean[0],
+                "loss_synthetic": mean[1],
+                "loss": mean[2],
+                "train_acc": mean[3],
+            }
+        )
     return history

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,9 +36,17 @@ def classes_of_shard(n_classes: int, shard: int, n_shards: int) -> list[int]:
     return list(range(shard, n_classes, n_shards))
 
 
-def generate_images(pipe: StableDiffusionPipeline, labels: Sequence[int], class_names: Sequence[str],
-                    slugs: Sequence[str], description: str, cfg: GenerateConfig, out_dir: str | Path,
-                    shard: int = 0, batch_size: int = 8) -> dict[str, list]:
+def generate_images(
+    pipe: StableDiffusionPipeline,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    slugs: Sequence[str],
+    description: str,
+    cfg: GenerateConfig,
+    out_dir: str | Path,
+    shard: int = 0,
+    batch_size: int = 8,
+) -> dict[str, list]:
     """Generate ``cfg.images_per_class`` PNGs for each class in ``labels`` under ``out_dir/<slug>/``.
 
     Every image has its own seeded generator, so the images do not depend on ``batch_size`` (images per
@@ -49,25 +57,46 @@ def generate_images(pipe: StableDiffusionPipeline, labels: Sequence[int], class_
     """
     out_dir = Path(out_dir)
     jobs = [(label, i) for label in labels for i in range(cfg.images_per_class)]
-    rows: dict[str, list] = {k: [] for k in ("image_id", "path", "label", "class_name", "index", "seed", "prompt",
-                                             "shard", "black")}
+    rows: dict[str, list] = {
+        k: [] for k in ("image_id", "path", "label", "class_name", "index", "seed", "prompt", "shard", "black")
+    }
     start = time.perf_counter()
     for b in tqdm(range(0, len(jobs), batch_size), desc=f"generating shard {shard}", mininterval=5):
-        batch = jobs[b:b + batch_size]
+        batch = jobs[b : b + batch_size]
         prompts = [caption(description, class_names[label]) for label, _ in batch]
         seeds = [image_seed(cfg.seed, label, i) for label, i in batch]
         generators = [torch.Generator().manual_seed(s) for s in seeds]
         with torch.no_grad():
-            images = pipe(prompts, num_inference_steps=cfg.steps, guidance_scale=cfg.guidance_scale,
-                          height=cfg.resolution, width=cfg.resolution, generator=generators, output_type="np").images
-        for (label, i), prompt, seed, image in zip(batch, prompts, seeds, images):
+            images = pipe(
+                prompts,
+                num_inference_steps=cfg.steps,
+                guidance_scale=cfg.guidance_scale,
+                height=cfg.resolution,
+                width=cfg.resolution,
+                generator=generators,
+                output_type="np",
+            ).images
+        for (label, i), prompt, seed, image in zip(batch, prompts, seeds, images, strict=True):
             path = out_dir / slugs[label] / f"{i:04d}.png"
             save_image(Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)), path)
-            for key, value in (("image_id", f"{slugs[label]}/{i:04d}"), ("path", str(path.resolve())),
-                               ("label", label), ("class_name", class_names[label]), ("index", i), ("seed", seed),
-                               ("prompt", prompt), ("shard", shard), ("black", bool(image.max() == 0))):
+            for key, value in (
+                ("image_id", f"{slugs[label]}/{i:04d}"),
+                ("path", str(path.resolve())),
+                ("label", label),
+                ("class_name", class_names[label]),
+                ("index", i),
+                ("seed", seed),
+                ("prompt", prompt),
+                ("shard", shard),
+                ("black", bool(image.max() == 0)),
+            ):
                 rows[key].append(value)
     seconds = time.perf_counter() - start
-    log.info("generated %d images in %.1f s (%.2f images/s), %d all black", len(jobs), seconds,
-             len(jobs) / max(seconds, 1e-9), sum(rows["black"]))
+    log.info(
+        "generated %d images in %.1f s (%.2f images/s), %d all black",
+        len(jobs),
+        seconds,
+        len(jobs) / max(seconds, 1e-9),
+        sum(rows["black"]),
+    )
     return rows

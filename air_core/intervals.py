@@ -11,8 +11,8 @@ incomplete beta function (Numerical Recipes' continued fraction).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -115,8 +115,14 @@ def verdict(low: float, high: float) -> str:
     return "not distinguishable"
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], name_a: str = "a", name_b: str = "b",
-                      confidence: float = CONFIDENCE, measure: str = "") -> Comparison:
+def paired_difference(
+    a: Sequence[float],
+    b: Sequence[float],
+    name_a: str = "a",
+    name_b: str = "b",
+    confidence: float = CONFIDENCE,
+    measure: str = "",
+) -> Comparison:
     """The mean of a_i − b_i over paired replicates with its t interval (NaN bounds with one replicate)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(d)

@@ -30,8 +30,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' was asked for (config key 'device') but no CUDA GPU is visible; "
-                           "set device: auto or cpu")
+        raise RuntimeError(
+            f"device '{device}' was asked for (config key 'device') but no CUDA GPU is visible; set device: auto or cpu"
+        )
     return torch.device(device)
 
 

@@ -10,8 +10,8 @@ import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,23 +35,31 @@ LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 
 
 def _pixel_transform(resolution: int) -> transforms.Compose:
-    return transforms.Compose([
-        transforms.Resize(resolution, interpolation=transforms.InterpolationMode.BILINEAR),
-        transforms.CenterCrop(resolution),
-        transforms.ToTensor(),
-        transforms.Normalize([0.5], [0.5]),  # SD's VAE expects [-1, 1]
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(resolution, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.CenterCrop(resolution),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5], [0.5]),  # SD's VAE expects [-1, 1]
+        ]
+    )
 
 
 @torch.no_grad()
 def _encode_captions(pipe: StableDiffusionPipeline, captions: Sequence[str]) -> torch.Tensor:
-    ids = pipe.tokenizer(list(captions), padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                         truncation=True, return_tensors="pt").input_ids
+    ids = pipe.tokenizer(
+        list(captions),
+        padding="max_length",
+        max_length=pipe.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     return pipe.text_encoder(ids.to(pipe.device))[0]  # (B, 77, cross_attention_dim)
 
 
-def train_lora(pipe: StableDiffusionPipeline, image_paths: Sequence[str], captions: Sequence[str],
-               cfg: LoraTrainConfig) -> list[dict]:
+def train_lora(
+    pipe: StableDiffusionPipeline, image_paths: Sequence[str], captions: Sequence[str], cfg: LoraTrainConfig
+) -> list[dict]:
     """Add a LoRA adapter to ``pipe.unet`` and train it in place.
 
     Returns:
@@ -63,16 +71,20 @@ def train_lora(pipe: StableDiffusionPipeline, image_paths: Sequence[str], captio
     pipe.vae.requires_grad_(False)
     pipe.text_encoder.requires_grad_(False)
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, init_lora_weights="gaussian",
-                                target_modules=LORA_TARGETS))
+    unet.add_adapter(
+        LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
+    )
     cast_training_params(unet, dtype=torch.float32)  # only the LoRA weights train, in fp32
     params = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     noise_scheduler = training_scheduler(pipe)
     transform = _pixel_transform(cfg.resolution)
     generator = torch.Generator().manual_seed(cfg.seed)
-    autocast = (torch.autocast(device.type, dtype=pipe.unet.dtype) if pipe.unet.dtype != torch.float32
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=pipe.unet.dtype)
+        if pipe.unet.dtype != torch.float32
+        else contextlib.nullcontext()
+    )
     unet.train()
     history, start = [], time.perf_counter()
     for step in tqdm(range(cfg.steps), desc="LoRA steps", mininterval=5):
@@ -94,9 +106,14 @@ def train_lora(pipe: StableDiffusionPipeline, image_paths: Sequence[str], captio
         history.append({"step": step, "timestep_mean": float(timesteps.float().mean()), "loss": loss.item()})
     unet.eval()
     seconds = time.perf_counter() - start
-    log.info("LoRA: %d steps in %.1f s (%.2f steps/s), loss %.4f -> %.4f", cfg.steps, seconds,
-             cfg.steps / max(seconds, 1e-9), np.mean([h["loss"] for h in history[:10]]),
-             np.mean([h["loss"] for h in history[-10:]]))
+    log.info(
+        "LoRA: %d steps in %.1f s (%.2f steps/s), loss %.4f -> %.4f",
+        cfg.steps,
+        seconds,
+        cfg.steps / max(seconds, 1e-9),
+        np.mean([h["loss"] for h in history[:10]]),
+        np.mean([h["loss"] for h in history[-10:]]),
+    )
     return history
 
 
@@ -114,7 +131,8 @@ def save_lora(pipe: StableDiffusionPipeline, weights_path: str | Path) -> Path:
             config["target_modules"] = sorted(config["target_modules"])
     with tempfile.TemporaryDirectory(dir=weights_path.parent, prefix=".lora.") as tmp:
         StableDiffusionPipeline.save_lora_weights(
-            save_directory=tmp, unet_lora_layers=layers, safe_serialization=True, **metadata)
+            save_directory=tmp, unet_lora_layers=layers, safe_serialization=True, **metadata
+        )
         publish(Path(tmp) / LORA_WEIGHTS, weights_path)  # a rename, and the checksum in a claimed results folder
     return weights_path
 
@@ -127,4 +145,3 @@ def load_lora(pipe: StableDiffusionPipeline, weights_path: str | Path, fuse: boo
     if fuse:
         pipe.fuse_lora()
     return pipe
-

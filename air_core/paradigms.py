@@ -53,15 +53,23 @@ def _ssl_labeled(manifest: pd.DataFrame, in_pool: np.ndarray, split_seed: int, n
         rows = np.flatnonzero(in_pool & (labels == label))
         rows = rows[np.argsort(image_ids[rows], kind="stable")]  # independent of the manifest's row order
         if len(rows) < n_labeled:
-            log.warning("SSL: class %d has %d train-pool images, fewer than %d; all are labeled",
-                        label, len(rows), n_labeled)
+            log.warning(
+                "SSL: class %d has %d train-pool images, fewer than %d; all are labeled", label, len(rows), n_labeled
+            )
         rng = np.random.default_rng([split_seed, int(label)])
         chosen.append(rows[rng.choice(len(rows), size=min(n_labeled, len(rows)), replace=False)])
     return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
 
 
-def make_split(manifest: pd.DataFrame, paradigm: str, seed: int = 0, split_seed: int | None = None, *,
-               n_classes: int | None = None, n_labeled: int = SSL_LABELED_PER_CLASS) -> pd.DataFrame:
+def make_split(
+    manifest: pd.DataFrame,
+    paradigm: str,
+    seed: int = 0,
+    split_seed: int | None = None,
+    *,
+    n_classes: int | None = None,
+    n_labeled: int = SSL_LABELED_PER_CLASS,
+) -> pd.DataFrame:
     """The documented 'split' table of a paradigm: image_id, role (labeled/unlabeled/test), seen.
 
     Args:

@@ -8,16 +8,17 @@ functions so that they can be tested on known answers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from air_core.artifacts import atomic_path  # noqa: E402
 from air_core.prototypes import image_grid  # noqa: E402
@@ -60,8 +61,15 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], out_path: str
         ax.set_yticks(range(n), class_names, fontsize=7)
         for (i, j), count in np.ndenumerate(matrix):
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     accuracy = 100 * np.trace(matrix) / max(matrix.sum(), 1)
     ax.set_xlabel("pseudo-label (zero-shot prediction)")
     ax.set_ylabel("true class")
@@ -81,15 +89,16 @@ def synthetic_grid(images: pd.DataFrame, per_class: int, out_path: str | Path, s
     image_grid(chosen["path"].tolist(), titles, out_path, columns=per_class, suptitle=suptitle)
 
 
-def plot_loss_curve(steps: np.ndarray, loss: np.ndarray, out_path: str | Path, title: str = "",
-                    window: int = 10) -> None:
+def plot_loss_curve(
+    steps: np.ndarray, loss: np.ndarray, out_path: str | Path, title: str = "", window: int = 10
+) -> None:
     """A per-step loss with its running mean (the LoRA loss of eq. 4)."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(steps, loss, lw=0.8, alpha=0.45, label="batch loss")
     if len(loss) >= 2:
         window = max(1, min(window, len(loss)))
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, lw=1.8, label=f"running mean ({window} steps)")
+        ax.plot(steps[window - 1 :], smooth, lw=1.8, label=f"running mean ({window} steps)")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("ε-prediction MSE")
     ax.set_title(title, fontsize=9)
@@ -146,8 +155,17 @@ def plot_pseudo_label_accuracy(table: pd.DataFrame, out_path: str | Path, title:
     means = table.groupby(["method", "scores", "iteration"], sort=True)["accuracy"].agg(["mean", "std"]).reset_index()
     colors = {method: f"C{i % 10}" for i, method in enumerate(sorted(means["method"].unique()))}  # a colour per method
     for (method, scores), rows in means.groupby(["method", "scores"], sort=True):
-        ax.errorbar(rows["iteration"], rows["mean"], yerr=rows["std"].fillna(0), marker="o", ms=3, capsize=2,
-                    ls=styles.get(scores, "-."), color=colors[method], label=f"{method} ({scores})")
+        ax.errorbar(
+            rows["iteration"],
+            rows["mean"],
+            yerr=rows["std"].fillna(0),
+            marker="o",
+            ms=3,
+            capsize=2,
+            ls=styles.get(scores, "-."),
+            color=colors[method],
+            label=f"{method} ({scores})",
+        )
     if not table.empty:
         ax.set(xlabel="iteration (relabelling round)", ylabel="pseudo-label accuracy (%)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -210,9 +228,15 @@ def tsne(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, seed: int =
     return y.numpy().astype(np.float32)
 
 
-def embedding_points(real: np.ndarray, real_labels: np.ndarray, text: np.ndarray, prototypes: np.ndarray | None,
-                     max_real: int, seed: int = 0,
-                     fused: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def embedding_points(
+    real: np.ndarray,
+    real_labels: np.ndarray,
+    text: np.ndarray,
+    prototypes: np.ndarray | None,
+    max_real: int,
+    seed: int = 0,
+    fused: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The points of fig. 6: at most ``max_real`` images (an equal seeded share per class), the C text
     features, the C prototypes and the C fused classifier vectors, when given.
 
@@ -243,8 +267,14 @@ def fused_classifier(text: np.ndarray, prototypes: np.ndarray, fusion_lambda: fl
     return (fused / np.linalg.norm(fused, axis=1, keepdims=True)).astype(np.float32)
 
 
-def plot_embedding(xy: np.ndarray, kinds: Sequence[str], labels: np.ndarray, class_names: Sequence[str],
-                   out_path: str | Path, title: str = "") -> None:
+def plot_embedding(
+    xy: np.ndarray,
+    kinds: Sequence[str],
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    out_path: str | Path,
+    title: str = "",
+) -> None:
     """A 2-D embedding (fig. 6): colour = class, marker = kind ('real' dots, 'text' stars, 'prototype' triangles,
     'fused' plus signs)."""
     markers = {"real": ("o", 8, 0.45), "text": ("*", 160, 1.0), "prototype": ("^", 70, 1.0), "fused": ("P", 90, 1.0)}
@@ -254,8 +284,17 @@ def plot_embedding(xy: np.ndarray, kinds: Sequence[str], labels: np.ndarray, cla
     for kind, (marker, size, alpha) in markers.items():
         mask = kinds == kind
         if mask.any():
-            ax.scatter(xy[mask, 0], xy[mask, 1], c=colors[labels[mask]], marker=marker, s=size, alpha=alpha,
-                       edgecolors="black" if kind != "real" else "none", linewidths=0.5, label=kind)
+            ax.scatter(
+                xy[mask, 0],
+                xy[mask, 1],
+                c=colors[labels[mask]],
+                marker=marker,
+                s=size,
+                alpha=alpha,
+                edgecolors="black" if kind != "real" else "none",
+                linewidths=0.5,
+                label=kind,
+            )
     if len(class_names) <= MAX_LABELLED_CLASSES:
         for c, name in enumerate(class_names):
             ax.scatter([], [], color=colors[c], s=20, label=name)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -16,8 +16,9 @@ def own_class_probs(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return probs[np.arange(len(labels)), labels]
 
 
-def select_prototypes(p_own: np.ndarray, labels: np.ndarray, n_classes: int,
-                      usable: np.ndarray | None = None) -> np.ndarray:
+def select_prototypes(
+    p_own: np.ndarray, labels: np.ndarray, n_classes: int, usable: np.ndarray | None = None
+) -> np.ndarray:
     """x^*_c = argmax over the images of class c of p_c (eq. 6).
 
     Args:
@@ -32,14 +33,17 @@ def select_prototypes(p_own: np.ndarray, labels: np.ndarray, n_classes: int,
     for c in range(n_classes):
         candidates = np.flatnonzero((labels == c) & usable)
         if len(candidates) == 0:
-            raise ValueError(f"class {c} has no usable synthetic image to choose a prototype from; "
-                             "raise generate.images_per_class or check the generation logs for black images")
+            raise ValueError(
+                f"class {c} has no usable synthetic image to choose a prototype from; "
+                "raise generate.images_per_class or check the generation logs for black images"
+            )
         chosen[c] = candidates[np.argmax(p_own[candidates])]
     return chosen
 
 
-def image_grid(paths: Sequence[str], titles: Sequence[str], out_path: str | Path, columns: int = 8,
-               suptitle: str = "") -> None:
+def image_grid(
+    paths: Sequence[str], titles: Sequence[str], out_path: str | Path, columns: int = 8, suptitle: str = ""
+) -> None:
     """A PNG grid of images with a title under each (e.g. the prototypes, one per class)."""
     import matplotlib
 
@@ -51,7 +55,7 @@ def image_grid(paths: Sequence[str], titles: Sequence[str], out_path: str | Path
     fig, axes = plt.subplots(rows, columns, figsize=(1.8 * columns, 2.0 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, path, title in zip(axes.flat, paths, titles):
+    for ax, path, title in zip(axes.flat, paths, titles, strict=False):
         ax.imshow(open_rgb(path))
         ax.set_title(title, fontsize=7)
     if suptitle:

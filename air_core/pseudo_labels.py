@@ -98,8 +98,10 @@ def pseudo_label(scores: np.ndarray, strategy: str, iteration: int, top_k: int, 
         return top_k_per_class(scores, grip_k(iteration, n, c, n_iterations))
     if strategy == "none":
         return np.full(n, -1, dtype=int)
-    raise ValueError(f"unknown pseudo-labelling strategy '{strategy}' for hard labels; use none, fpl or grip "
-                     "(cpl gives candidate sets: air_core.relabel.relabel)")
+    raise ValueError(
+        f"unknown pseudo-labelling strategy '{strategy}' for hard labels; use none, fpl or grip "
+        "(cpl gives candidate sets: air_core.relabel.relabel)"
+    )
 
 
 def ranked_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

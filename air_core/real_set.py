@@ -71,7 +71,9 @@ def loss_weights(recipe: Recipe, paradigm: str, n_labeled: int, n_pseudo: int) -
     """(labelled, pseudo-labelled) weights of the two mean losses, as the base's reference code sets them."""
     if n_labeled == 0 or n_pseudo == 0 or paradigm == "ul":
         return 1.0, 1.0
-    if recipe.pseudo_labels == "cpl":  # loss_seen + LAMBDA * loss_unseen (semi_supervised_learning_new/textual_PL.py:265)
+    if (
+        recipe.pseudo_labels == "cpl"
+    ):  # loss_seen + LAMBDA * loss_unseen (semi_supervised_learning_new/textual_PL.py:265)
         return 1.0, recipe.cpl_lambda
     if paradigm == "trzsl":  # loss_ce_seen + balance * loss_ce_unseen, balance = seen / unseen
         return 1.0, n_labeled / n_pseudo  # (transductive_zsl/textual_fpl.py:109,122; training_strategies.py:637)
@@ -97,8 +99,16 @@ def order_pseudo(rows: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np
     return np.lexsort((rows, -scores, labels))
 
 
-def build_real_set(inputs, given_labels: np.ndarray, unlabeled: np.ndarray, round_labels, recipe: Recipe,
-                   paradigm: str, seen: np.ndarray, device: torch.device) -> tuple[RealSet | None, np.ndarray]:
+def build_real_set(
+    inputs,
+    given_labels: np.ndarray,
+    unlabeled: np.ndarray,
+    round_labels,
+    recipe: Recipe,
+    paradigm: str,
+    seen: np.ndarray,
+    device: torch.device,
+) -> tuple[RealSet | None, np.ndarray]:
     """The real images one round trains on, and which of the round's pseudo-labels were held out.
 
     Args:
@@ -137,11 +147,17 @@ def build_real_set(inputs, given_labels: np.ndarray, unlabeled: np.ndarray, roun
     def long(a: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(a, dtype=torch.long)
 
-    real = RealSet(inputs=inputs, labeled_rows=long(labeled), labeled_labels=long(given_labels[labeled]).to(device),
-                   pseudo_rows=long(unlabeled[round_labels.rows[pseudo]] if len(pseudo) else pseudo),
-                   pseudo_labels=long(round_labels.labels[pseudo] if len(pseudo) else pseudo).to(device),
-                   pseudo_targets=targets, labeled_weight=w_lab, pseudo_weight=w_pseudo,
-                   separate_streams=recipe.pseudo_labels == "cpl",
-                   labeled_batch_size=cpl_labeled_batch_size(recipe.batch_size, len(labeled), len(pseudo)),
-                   class_mask=mask)
+    real = RealSet(
+        inputs=inputs,
+        labeled_rows=long(labeled),
+        labeled_labels=long(given_labels[labeled]).to(device),
+        pseudo_rows=long(unlabeled[round_labels.rows[pseudo]] if len(pseudo) else pseudo),
+        pseudo_labels=long(round_labels.labels[pseudo] if len(pseudo) else pseudo).to(device),
+        pseudo_targets=targets,
+        labeled_weight=w_lab,
+        pseudo_weight=w_pseudo,
+        separate_streams=recipe.pseudo_labels == "cpl",
+        labeled_batch_size=cpl_labeled_batch_size(recipe.batch_size, len(labeled), len(pseudo)),
+        class_mask=mask,
+    )
     return real, held_out

@@ -9,7 +9,8 @@ the fallback below. The resolved recipe is what a run records in its settings.js
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from air_core.config import Recipe, from_dict
 from air_core.errors import ConfigError
@@ -17,14 +18,31 @@ from air_core.errors import ConfigError
 # FPL/GRIP (and CoOp/VPT) settings, menghini-neurips23-code methods_config/textual_fpl_config.yml:23-40: SGD
 # momentum 0.9, lr 0.1, wd 0.1, batch 16, 150 epochs, 5 warm-up epochs ramped linearly from 0 then cosine
 # (utils/schedulers.py:55-64), no gradient clipping; 20 % of the labels held out for validation, seed 0.
-_SGD_FPL_GRIP = {"epochs": 150, "batch_size": 16, "lr": 0.1, "momentum": 0.9, "weight_decay": 0.1,
-                 "warmup_epochs": 5, "warmup": "linear", "warmup_lr": 1e-4, "grad_clip": None,
-                 "validation_holdout": 0.2, "validation_seed": 0, "top_k": 16, "cpl_lambda": 1.0}
+_SGD_FPL_GRIP = {
+    "epochs": 150,
+    "batch_size": 16,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 0.1,
+    "warmup_epochs": 5,
+    "warmup": "linear",
+    "warmup_lr": 1e-4,
+    "grad_clip": None,
+    "validation_holdout": 0.2,
+    "validation_seed": 0,
+    "top_k": 16,
+    "cpl_lambda": 1.0,
+}
 
 BASE_DEFAULTS: dict[str, dict[str, Any]] = {
     # zero-shot CLIP in every paradigm: no epochs, so even SSL/TRZSL's labelled images train nothing
-    "zero_shot": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "epochs": 0,
-                  "ssl_labeled_weight": "pseudo_over_labeled"},
+    "zero_shot": {
+        "pseudo_labels": "none",
+        "iterations": 1,
+        **_SGD_FPL_GRIP,
+        "epochs": 0,
+        "ssl_labeled_weight": "pseudo_over_labeled",
+    },
     # CoOp/VPT: the labelled images only (in TRZSL a softmax over the seen classes, real_set.py)
     "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "ssl_labeled_weight": "pseudo_over_labeled"},
     # one-shot FPL weighs SSL's labelled loss by P/L (semi_supervised_learning/textual_fpl.py:115)
@@ -34,10 +52,24 @@ BASE_DEFAULTS: dict[str, dict[str, Any]] = {
     # CPL-ICML2024 scripts/run-textPT_ALL.sh:34-36 and README (lr 0.02), prompt.py:126 (clip 0.8), config
     # WARMUP_EPOCHS 2 and LAMBDA 1.0 (methods_config/textual_fpl_config_PLL.yml:32,86); no validation split
     # (ratio_train_val 1.0, :24). Its scheduler file is not public; the warm-up is taken to be menghini's ramp.
-    "cpl": {"pseudo_labels": "cpl", "iterations": 10, "epochs": 50, "batch_size": 64, "lr": 0.02,
-            "momentum": 0.9, "weight_decay": 0.05, "warmup_epochs": 2, "warmup": "linear", "warmup_lr": 1e-4,
-            "grad_clip": 0.8, "validation_holdout": 0.0, "validation_seed": 0, "top_k": 16, "cpl_lambda": 1.0,
-            "ssl_labeled_weight": "labeled_over_pseudo"},
+    "cpl": {
+        "pseudo_labels": "cpl",
+        "iterations": 10,
+        "epochs": 50,
+        "batch_size": 64,
+        "lr": 0.02,
+        "momentum": 0.9,
+        "weight_decay": 0.05,
+        "warmup_epochs": 2,
+        "warmup": "linear",
+        "warmup_lr": 1e-4,
+        "grad_clip": 0.8,
+        "validation_holdout": 0.0,
+        "validation_seed": 0,
+        "top_k": 16,
+        "cpl_lambda": 1.0,
+        "ssl_labeled_weight": "labeled_over_pseudo",
+    },
 }
 
 # CPL's alpha (%) and beta when neither the recipe nor the dataset gives them: the most common
@@ -45,8 +77,12 @@ BASE_DEFAULTS: dict[str, dict[str, Any]] = {
 CPL_FALLBACK = {"ul_ssl": {"alpha": 75.0, "beta": 0.95}, "trzsl": {"alpha": 75.0, "beta": "auto*2"}}
 
 PROMPTS = ("text", "visual")
-_CHOICES = {"pseudo_labels": ("none", "fpl", "grip", "cpl"), "prototypes": ("synthetic", "real"),
-            "warmup": ("linear", "constant"), "ssl_labeled_weight": ("pseudo_over_labeled", "labeled_over_pseudo")}
+_CHOICES = {
+    "pseudo_labels": ("none", "fpl", "grip", "cpl"),
+    "prototypes": ("synthetic", "real"),
+    "warmup": ("linear", "constant"),
+    "ssl_labeled_weight": ("pseudo_over_labeled", "labeled_over_pseudo"),
+}
 
 
 def dataset_cpl(cpl: Mapping[str, Any] | None, prompt: str, paradigm: str) -> dict[str, Any]:
@@ -63,8 +99,13 @@ def dataset_cpl(cpl: Mapping[str, Any] | None, prompt: str, paradigm: str) -> di
     return {}
 
 
-def resolve_recipe(name: str, entry: Mapping[str, Any], prompt: str = "text", paradigm: str = "ul",
-                   dataset_cpl_table: Mapping[str, Any] | None = None) -> Recipe:
+def resolve_recipe(
+    name: str,
+    entry: Mapping[str, Any],
+    prompt: str = "text",
+    paradigm: str = "ul",
+    dataset_cpl_table: Mapping[str, Any] | None = None,
+) -> Recipe:
     """The full recipe of one run: base defaults, then the dataset's CPL values, then the entry's keys.
 
     Args:
@@ -82,8 +123,12 @@ def resolve_recipe(name: str, entry: Mapping[str, Any], prompt: str = "text", pa
     if prompt not in PROMPTS:
         raise ConfigError(f"prompt type '{prompt}' is not known; use one of {PROMPTS} in 'prompts'")
     fallback = CPL_FALLBACK["trzsl" if paradigm == "trzsl" else "ul_ssl"]
-    settings: dict[str, Any] = {**BASE_DEFAULTS[base], "base": base,
-                                "cpl_alpha": fallback["alpha"], "cpl_beta": fallback["beta"]}
+    settings: dict[str, Any] = {
+        **BASE_DEFAULTS[base],
+        "base": base,
+        "cpl_alpha": fallback["alpha"],
+        "cpl_beta": fallback["beta"],
+    }
     settings.update(dataset_cpl(dataset_cpl_table, prompt, paradigm))
     settings.update(entry)
     for key, allowed in _CHOICES.items():
@@ -95,8 +140,10 @@ def resolve_recipe(name: str, entry: Mapping[str, Any], prompt: str = "text", pa
     except (TypeError, ValueError) as err:
         raise ConfigError(f"methods.{name}: {err}") from None
     if not recipe.real_training and not recipe.synthetic_loss:
-        raise ConfigError(f"methods.{name}: real_loss is 0 and there is no synthetic loss (synthetic_beta 0 or "
-                          "n_synthetic 0), so nothing would train; give one of them a positive weight")
+        raise ConfigError(
+            f"methods.{name}: real_loss is 0 and there is no synthetic loss (synthetic_beta 0 or "
+            "n_synthetic 0), so nothing would train; give one of them a positive weight"
+        )
     return recipe
 
 
@@ -105,8 +152,9 @@ def _check_cpl(name: str, settings: Mapping[str, Any]) -> None:
 
     alpha = settings["cpl_alpha"]
     if not 0 < float(alpha) <= 100:
-        raise ConfigError(f"methods.{name}.cpl_alpha = {alpha} is not a percentage in (0, 100]; "
-                          "write 75 for the 75% quantile")
+        raise ConfigError(
+            f"methods.{name}.cpl_alpha = {alpha} is not a percentage in (0, 100]; write 75 for the 75% quantile"
+        )
     try:
         parse_beta(settings["cpl_beta"], 100)
     except ValueError as err:

@@ -9,18 +9,18 @@ prompt, text or visual, on them and on the labeled images of the paradigm.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from air_core.config import Recipe
+from air_core.fitting import TrainSet, embed, make_learner, train_round
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.real_set import build_real_set
 from air_core.relabel import most_confident, relabel
-from air_core.fitting import TrainSet, embed, make_learner, train_round
 from air_core.run_inputs import TrainingData, trains_anything
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,14 @@ class TrainingResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _round_scores(data: TrainingData, learner: nn.Module | None, recipe: Recipe, prompt: str,
-                  unlabeled: np.ndarray, classes: np.ndarray) -> dict[str, np.ndarray]:
+def _round_scores(
+    data: TrainingData,
+    learner: nn.Module | None,
+    recipe: Recipe,
+    prompt: str,
+    unlabeled: np.ndarray,
+    classes: np.ndarray,
+) -> dict[str, np.ndarray]:
     """p (eq. 1) and, with fusion, p + lambda * p_hat (eq. 7) of the unlabeled images over ``classes``."""
     if learner is None or prompt == "text":  # the image side is frozen: cached features
         feats, protos = data.real_features[unlabeled], data.prototypes
@@ -49,8 +55,7 @@ def _round_scores(data: TrainingData, learner: nn.Module | None, recipe: Recipe,
     scores = {"text": class_probs(feats, text[classes], data.logit_scale)}  # eq. 1
     if recipe.fuses:
         p_hat = class_probs(feats, protos[classes], data.logit_scale)  # eq. 7, auxiliary classifier
-        scores[recipe.prototype_scores] = fuse(
-            scores["text"], p_hat, recipe.fusion_lambda)
+        scores[recipe.prototype_scores] = fuse(scores["text"], p_hat, recipe.fusion_lambda)
     return scores
 
 
@@ -60,20 +65,37 @@ def _inputs(data: TrainingData, recipe: Recipe, prompt: str, device: torch.devic
     if prompt == "text":
         real = torch.from_numpy(data.real_features).to(device)
         syn = torch.from_numpy(data.synthetic_features).to(device) if use_syn else None
-    elif data.real_images is None or (use_syn and data.synthetic_images is None) or (
-            recipe.fuses and data.prototype_images is None):
+    elif (
+        data.real_images is None
+        or (use_syn and data.synthetic_images is None)
+        or (recipe.fuses and data.prototype_images is None)
+    ):
         raise ValueError("visual prompts need the run's images cached: call air_core.run_inputs.attach_images")
     else:
         real = data.real_images.to(device)
         syn = data.synthetic_images.to(device) if use_syn else None
-    synthetic = None if syn is None else TrainSet(
-        inputs=syn, rows=torch.arange(len(data.synthetic_labels)),
-        labels=torch.as_tensor(data.synthetic_labels, dtype=torch.long).to(device))
+    synthetic = (
+        None
+        if syn is None
+        else TrainSet(
+            inputs=syn,
+            rows=torch.arange(len(data.synthetic_labels)),
+            labels=torch.as_tensor(data.synthetic_labels, dtype=torch.long).to(device),
+        )
+    )
     return real, synthetic
 
 
-def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, tokenizer, class_names: Sequence[str],
-                     seed: int, prompt: str = "text", device: str | torch.device = "cpu") -> TrainingResult:
+def train_iterations(
+    data: TrainingData,
+    recipe: Recipe,
+    model: nn.Module,
+    tokenizer,
+    class_names: Sequence[str],
+    seed: int,
+    prompt: str = "text",
+    device: str | torch.device = "cpu",
+) -> TrainingResult:
     """Run the recipe's relabel-and-train rounds (the paradigm decides which labels are given)."""
     device = torch.device(device)
     labeled, unlabeled = np.flatnonzero(data.given_labels >= 0), np.flatnonzero(data.given_labels < 0)
@@ -89,31 +111,47 @@ def train_iterations(data: TrainingData, recipe: Recipe, model: nn.Module, token
         scores = _round_scores(data, learner, recipe, prompt, unlabeled, classes) if len(unlabeled) else {}
         for kind, s in scores.items():
             rows, labels = most_confident(s, classes, CONFIDENT_PER_CLASS)
-            result.confident.append({"iteration": iteration, "scores": kind, "positions": unlabeled[rows],
-                                     "labels": labels})
+            result.confident.append(
+                {"iteration": iteration, "scores": kind, "positions": unlabeled[rows], "labels": labels}
+            )
         if iteration == rounds:
             break
         if not trains:
-            log.info("nothing to train (epochs %d, %d labelled images): the classifier stays the zero-shot one",
-                     recipe.epochs, len(labeled))
+            log.info(
+                "nothing to train (epochs %d, %d labelled images): the classifier stays the zero-shot one",
+                recipe.epochs,
+                len(labeled),
+            )
             break
         round_labels = None
         if relabels:
             fused = [kind for kind in scores if kind != "text"]  # eq. 7 when the recipe fuses
             round_labels = relabel(scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes)
-        real, held_out = build_real_set(real_inputs, data.given_labels, unlabeled, round_labels, recipe,
-                                        data.paradigm, data.seen_mask(), device)
+        real, held_out = build_real_set(
+            real_inputs, data.given_labels, unlabeled, round_labels, recipe, data.paradigm, data.seen_mask(), device
+        )
         if round_labels is not None:
-            result.pseudo_labels.append({"iteration": iteration, "positions": unlabeled[round_labels.rows],
-                                         "labels": round_labels.labels, "scores": round_labels.scores,
-                                         "held_out": held_out})
+            result.pseudo_labels.append(
+                {
+                    "iteration": iteration,
+                    "positions": unlabeled[round_labels.rows],
+                    "labels": round_labels.labels,
+                    "scores": round_labels.scores,
+                    "held_out": held_out,
+                }
+            )
         if (real is None or not recipe.real_training) and synthetic is None:
             log.info("round %d: nothing to train on; the classifier stays the zero-shot one", iteration)
             break
-        log.info("round %d: training on %d labelled and %d pseudo-labelled images (%d held out), weights %.3g, %.3g",
-                 iteration, 0 if real is None else real.n_labeled, 0 if real is None else real.n_pseudo,
-                 int(held_out.sum()), 0 if real is None else real.labeled_weight,
-                 0 if real is None else real.pseudo_weight)
+        log.info(
+            "round %d: training on %d labelled and %d pseudo-labelled images (%d held out), weights %.3g, %.3g",
+            iteration,
+            0 if real is None else real.n_labeled,
+            0 if real is None else real.n_pseudo,
+            int(held_out.sum()),
+            0 if real is None else real.labeled_weight,
+            0 if real is None else real.pseudo_weight,
+        )
         # A fresh prompt every round, from the same initial context (CPL's copy.deepcopy(initial_prefix),
         # CPL-ICML2024 training_strategies.py:250; GRIP intends it but warm-starts by accident: docs/assumptions.md)
         torch.manual_seed(seed)

@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from air_core.artifacts import column_matrix
 from air_core.config import Recipe
-from air_core.pseudo_labels import class_probs
 from air_core.prototypes import select_prototypes
+from air_core.pseudo_labels import class_probs
 from air_core.visual_prompts import ImageTensors, cache_images
 
 log = logging.getLogger(__name__)
@@ -50,31 +50,44 @@ class TrainingData:
 
     def seen_mask(self) -> np.ndarray:
         """(C,) bool: the seen classes (every class outside TRZSL)."""
-        return ~np.isin(np.arange(self.n_classes), self.label_classes()) if self.pseudo_classes is not None \
+        return (
+            ~np.isin(np.arange(self.n_classes), self.label_classes())
+            if self.pseudo_classes is not None
             else np.ones(self.n_classes, dtype=bool)
+        )
 
     def label_classes(self) -> np.ndarray:
         """The classes an unlabeled image may be pseudo-labelled with (the unseen ones in TRZSL)."""
         return np.arange(self.n_classes) if self.pseudo_classes is None else self.pseudo_classes
 
 
-def real_prototype_rows(features: np.ndarray, unlabeled: np.ndarray, text: np.ndarray,
-                        logit_scale: float) -> np.ndarray:
+def real_prototype_rows(
+    features: np.ndarray, unlabeled: np.ndarray, text: np.ndarray, logit_scale: float
+) -> np.ndarray:
     """The control's prototypes: per class c, the unlabeled image with the highest zero-shot p_c (eq. 1).
 
     Returns:
         (C,) rows of ``features``.
     """
     if len(unlabeled) == 0:
-        raise ValueError("prototypes: real needs unlabeled images to choose from, and this paradigm has none; "
-                         "use prototypes: synthetic")
+        raise ValueError(
+            "prototypes: real needs unlabeled images to choose from, and this paradigm has none; "
+            "use prototypes: synthetic"
+        )
     probs = class_probs(features[unlabeled], text, logit_scale)  # (U, C)
     return unlabeled[probs.argmax(axis=0)]
 
 
-def training_data(manifest: pd.DataFrame, split: pd.DataFrame, features: pd.DataFrame, zero_shot_text: np.ndarray,
-                  logit_scale: float, synthetic: pd.DataFrame | None = None, n_synthetic: int | None = None,
-                  prototypes: str = "synthetic") -> tuple[TrainingData, np.ndarray]:
+def training_data(
+    manifest: pd.DataFrame,
+    split: pd.DataFrame,
+    features: pd.DataFrame,
+    zero_shot_text: np.ndarray,
+    logit_scale: float,
+    synthetic: pd.DataFrame | None = None,
+    n_synthetic: int | None = None,
+    prototypes: str = "synthetic",
+) -> tuple[TrainingData, np.ndarray]:
     """Assemble a run's cached features; returns the data and the manifest rows of the train pool.
 
     Synthetic images are the first ``n_synthetic`` per class (M of fig. 3), and the prototypes
@@ -85,9 +98,13 @@ def training_data(manifest: pd.DataFrame, split: pd.DataFrame, features: pd.Data
     pool = np.flatnonzero(split["role"].ne("test").to_numpy())
     given = np.where(split["role"].eq("labeled").to_numpy(), manifest["label"].to_numpy(), -1)[pool]
     unseen = np.unique(manifest["label"].to_numpy()[pool][~split["seen"].to_numpy()[pool]])
-    data = TrainingData(real_features=column_matrix(order, "feature")[pool], given_labels=given,
-                        zero_shot_text=zero_shot_text, logit_scale=logit_scale,
-                        pseudo_classes=unseen if len(unseen) else None)
+    data = TrainingData(
+        real_features=column_matrix(order, "feature")[pool],
+        given_labels=given,
+        zero_shot_text=zero_shot_text,
+        logit_scale=logit_scale,
+        pseudo_classes=unseen if len(unseen) else None,
+    )
     if synthetic is not None:
         if n_synthetic is not None:
             synthetic = synthetic[synthetic["index"] < n_synthetic]
@@ -110,19 +127,23 @@ def trains_anything(recipe: Recipe, given_labels: np.ndarray) -> bool:
     return recipe.epochs > 0 and (relabels or bool((given_labels >= 0).any()) or recipe.synthetic_loss)
 
 
-def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, str], preprocess: Callable,
-                  recipe: Recipe) -> None:
+def attach_images(
+    data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, str], preprocess: Callable, recipe: Recipe
+) -> None:
     """Cache the images a visual-prompt run passes through the image tower, once per run.
 
     Args:
         pool_ids: (N,) image_id of each train-pool row.
         paths: image_id -> file, for real (manifest) and synthetic (shard tables) images.
     """
+
     def lookup(ids: np.ndarray) -> list[str]:
         missing = [i for i in ids if i not in paths]
         if missing:
-            raise ValueError(f"no image file known for {len(missing)} images (e.g. {missing[0]}); visual prompts "
-                             "need the manifest and, for synthetic images, the synthetic shard tables")
+            raise ValueError(
+                f"no image file known for {len(missing)} images (e.g. {missing[0]}); visual prompts "
+                "need the manifest and, for synthetic images, the synthetic shard tables"
+            )
         return [paths[i] for i in ids]
 
     if not trains_anything(recipe, data.given_labels):
@@ -137,4 +158,4 @@ def attach_images(data: TrainingData, pool_ids: np.ndarray, paths: Mapping[str, 
 def image_paths(manifest: pd.DataFrame, shards: list[pd.DataFrame]) -> dict[str, str]:
     """image_id -> file of every real (manifest) and synthetic (shard tables) image."""
     tables = [manifest, *shards]
-    return {i: p for t in tables for i, p in zip(t["image_id"], t["path"])}
+    return {i: p for t in tables for i, p in zip(t["image_id"], t["path"], strict=True)}

@@ -37,8 +37,14 @@ def confident_accuracy_columns(result: TrainingResult, truth: np.ndarray) -> dic
     return cols
 
 
-def write_run(out_dir: str | Path, result: TrainingResult, split: pd.DataFrame, image_ids: np.ndarray,
-              truth: np.ndarray, settings: dict) -> None:
+def write_run(
+    out_dir: str | Path,
+    result: TrainingResult,
+    split: pd.DataFrame,
+    image_ids: np.ndarray,
+    truth: np.ndarray,
+    settings: dict,
+) -> None:
     """Every file a run's training writes (docs/artifacts.md): tables, prompt, classifier, settings.
 
     Args:
@@ -46,11 +52,16 @@ def write_run(out_dir: str | Path, result: TrainingResult, split: pd.DataFrame, 
     """
     out = Path(out_dir)
     artifacts.write_frame("split", split, out / "split.parquet")
-    artifacts.write_table("pseudo_labels", pseudo_label_columns(result, image_ids, truth), out / "pseudo_labels.parquet")
-    artifacts.write_table("confident_accuracy", confident_accuracy_columns(result, truth),
-                          out / "confident_accuracy.parquet")
-    history = {k: [h[k] for h in result.history] for k in
-               ("iteration", "epoch", "lr", "loss_real", "loss_synthetic", "loss", "train_acc")}
+    artifacts.write_table(
+        "pseudo_labels", pseudo_label_columns(result, image_ids, truth), out / "pseudo_labels.parquet"
+    )
+    artifacts.write_table(
+        "confident_accuracy", confident_accuracy_columns(result, truth), out / "confident_accuracy.parquet"
+    )
+    history = {
+        k: [h[k] for h in result.history]
+        for k in ("iteration", "epoch", "lr", "loss_real", "loss_synthetic", "loss", "train_acc")
+    }
     artifacts.write_table("history", history, out / "history.parquet")
     artifacts.save_arrays({k: v.numpy() for k, v in result.prompt.items()}, out / "prompt.safetensors")
     artifacts.save_arrays({"classifier": np.ascontiguousarray(result.classifier)}, out / "classifier.safetensors")

@@ -7,8 +7,8 @@ CPL's table-1 number, M = 120 AiR's; table 3's rows for the variants without and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -23,8 +23,9 @@ from air_core.plots import _save  # noqa: E402
 
 def sweep_panels(results: pd.DataFrame, methods: dict[str, dict], dataset: str) -> list[dict]:
     """One panel per single-key sweep that ran on ``dataset`` (UL, text): key, values, means, stds, names."""
-    rows = results[(results["dataset"] == dataset) & (results["paradigm"] == STUDY_CELL[0])
-                   & (results["prompt"] == STUDY_CELL[1])].set_index("method")
+    rows = results[
+        (results["dataset"] == dataset) & (results["paradigm"] == STUDY_CELL[0]) & (results["prompt"] == STUDY_CELL[1])
+    ].set_index("method")
     panels: dict[str, dict] = {}
     for name, info in methods.items():
         sweep = info.get("sweep") or {}
@@ -42,19 +43,26 @@ def sweep_panels(results: pd.DataFrame, methods: dict[str, dict], dataset: str) 
 def variant_points(results: pd.DataFrame, methods: dict[str, dict], dataset: str) -> list[tuple]:
     """AiR-on-CPL runs (UL, text) that differ in their SD variant, not members of a sweep:
     (variant, has LoRA, mean, std, method)."""
-    rows = results[(results["dataset"] == dataset) & (results["paradigm"] == STUDY_CELL[0])
-                   & (results["prompt"] == STUDY_CELL[1])].set_index("method")
+    rows = results[
+        (results["dataset"] == dataset) & (results["paradigm"] == STUDY_CELL[0]) & (results["prompt"] == STUDY_CELL[1])
+    ].set_index("method")
     points = []
     for name, info in methods.items():
-        if info["base"] == "cpl" and not info.get("sweep_of") and info["prototypes"] == "synthetic" \
-                and (info["fuses"] or info["synthetic_loss"]) and name in rows.index:
+        if (
+            info["base"] == "cpl"
+            and not info.get("sweep_of")
+            and info["prototypes"] == "synthetic"
+            and (info["fuses"] or info["synthetic_loss"])
+            and name in rows.index
+        ):
             row = rows.loc[name]
             points.append((info["synthetic"], info["lora"], float(row["top1_mean"]), float(row["top1_std"]), name))
     return points
 
 
-def plot_studies(panels: list[dict], variants: list[tuple], paper: dict[str, dict], dataset: str,
-                 out_path: str | Path) -> None:
+def plot_studies(
+    panels: list[dict], variants: list[tuple], paper: dict[str, dict], dataset: str, out_path: str | Path
+) -> None:
     """One figure: a panel per sweep (accuracy vs the swept value) and one for the SD variants.
 
     Args:
@@ -62,22 +70,39 @@ def plot_studies(panels: list[dict], variants: list[tuple], paper: dict[str, dic
     """
     n = len(panels) + bool(variants)
     fig, axes = plt.subplots(1, max(n, 1), figsize=(4.2 * max(n, 1), 3.4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=False):
         xs = [p[0] for p in panel["points"]]
-        ax.errorbar(range(len(xs)), [p[1] for p in panel["points"]], yerr=[p[2] for p in panel["points"]],
-                    marker="o", capsize=3, label="measured, mean ± std over seeds")
+        ax.errorbar(
+            range(len(xs)),
+            [p[1] for p in panel["points"]],
+            yerr=[p[2] for p in panel["points"]],
+            marker="o",
+            capsize=3,
+            label="measured, mean ± std over seeds",
+        )
         marks = paper.get(panel["key"], {})
         for i, x in enumerate(xs):
             if x in marks:
-                ax.scatter([i], [marks[x]], marker="D", color="black", zorder=3,
-                           label="paper" if i == min(j for j, v in enumerate(xs) if v in marks) else None)
+                ax.scatter(
+                    [i],
+                    [marks[x]],
+                    marker="D",
+                    color="black",
+                    zorder=3,
+                    label="paper" if i == min(j for j, v in enumerate(xs) if v in marks) else None,
+                )
         ax.set_xticks(range(len(xs)), [str(x) for x in xs])
         ax.set_xlabel(panel["key"])
         ax.set_title(panel["sweep"], fontsize=9)
     if variants:
         ax = axes[0][len(panels)]
-        ax.bar(range(len(variants)), [v[2] for v in variants], yerr=[v[3] for v in variants], capsize=3,
-               color=["tab:blue" if v[1] else "tab:gray" for v in variants])
+        ax.bar(
+            range(len(variants)),
+            [v[2] for v in variants],
+            yerr=[v[3] for v in variants],
+            capsize=3,
+            color=["tab:blue" if v[1] else "tab:gray" for v in variants],
+        )
         marks = paper.get("variant", {})
         for i, v in enumerate(variants):
             if v[1] in marks:
@@ -104,10 +129,10 @@ def plot_cams(images: Sequence[np.ndarray], rows: Sequence[dict], out_path: str 
     """
     columns = 3 if any(r["fused"] is not None for r in rows) else 2
     fig, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.6 * len(rows)), squeeze=False)
-    for ax_row, image, row in zip(axes, images, rows):
+    for ax_row, image, row in zip(axes, images, rows, strict=True):
         ax_row[0].imshow(image)
         ax_row[0].set_title(f"true: {row['truth']}", fontsize=7)
-        for ax, kind in zip(ax_row[1:], ("text", "fused")):
+        for ax, kind in zip(ax_row[1:], ("text", "fused"), strict=False):
             if row.get(kind) is None:
                 continue
             name, cam = row[kind]

@@ -42,8 +42,9 @@ def cell(mean: float, std: float, paper: float) -> str:
     return measured if np.isnan(paper) else f"{measured} ({paper:.1f})"
 
 
-def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: list[str],
-           methods: dict[str, dict]) -> pd.DataFrame:
+def table1(
+    results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: list[str], methods: dict[str, dict]
+) -> pd.DataFrame:
     """Paper table 1 for one prompt type: a row per method, a column per (paradigm, dataset).
 
     Args:
@@ -59,8 +60,11 @@ def table1(results: pd.DataFrame, prompt: str, paradigms: list[str], datasets: l
             for method in methods:
                 key = (method, paradigm, dataset)
                 found = rows.loc[key] if key in rows.index else None
-                column.append(cell(np.nan, np.nan, np.nan) if found is None else
-                              cell(found["top1_mean"], found["top1_std"], found["paper_top1"]))
+                column.append(
+                    cell(np.nan, np.nan, np.nan)
+                    if found is None
+                    else cell(found["top1_mean"], found["top1_std"], found["paper_top1"])
+                )
             wide[f"{paradigm.upper()} {dataset}"] = column
     return pd.DataFrame(wide)
 
@@ -111,8 +115,9 @@ def ablation_row(method: dict, table: str) -> str | None:
     return None
 
 
-def ablation_table(results: pd.DataFrame, methods: dict[str, dict], paper: pd.DataFrame,
-                   table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ablation_table(
+    results: pd.DataFrame, methods: dict[str, dict], paper: pd.DataFrame, table: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paper table 2 or 3: a line per (paper row, method mapped to it), a column per dataset.
 
     Returns:
@@ -131,14 +136,15 @@ def ablation_table(results: pd.DataFrame, methods: dict[str, dict], paper: pd.Da
         numbers = paper[paper["row"] == row]
         methods = [m for m, r in mapped.items() if r == row] or [None]
         for method in methods:
-            line = dict(zip(keys, row.split(",")), method=method or "–")
+            line = dict(zip(keys, row.split(","), strict=True), method=method or "–")
             for dataset in datasets:
                 number = float(numbers[dataset].iloc[0]) if dataset in numbers and len(numbers) else np.nan
                 found = measured[(measured["method"] == method) & (measured["dataset"] == dataset)]
                 if len(found):
                     long.append(found.assign(paper_top1=number))
-                line[dataset] = cell(*(found[["top1_mean", "top1_std"]].iloc[0] if len(found) else (np.nan,) * 2),
-                                     number)
+                line[dataset] = cell(
+                    *(found[["top1_mean", "top1_std"]].iloc[0] if len(found) else (np.nan,) * 2), number
+                )
             lines.append(line)
     long_form = pd.concat(long, ignore_index=True) if long else results.iloc[0:0]
     return pd.DataFrame(lines), long_form
@@ -165,14 +171,25 @@ def write_paper_table(wide: pd.DataFrame, long: pd.DataFrame, title: str, stem: 
     return paths
 
 
-def write_paper_tables(results: pd.DataFrame, methods: dict[str, dict], ablations: dict[str, pd.DataFrame],
-                       prompts: list[str], paradigms: list[str], datasets: list[str], out_dir: str | Path) -> None:
+def write_paper_tables(
+    results: pd.DataFrame,
+    methods: dict[str, dict],
+    ablations: dict[str, pd.DataFrame],
+    prompts: list[str],
+    paradigms: list[str],
+    datasets: list[str],
+    out_dir: str | Path,
+) -> None:
     """Table 1 per prompt type (``table1_<prompt>.*``) and the ablations (``table2.*``, ``table3.*``) in ``out_dir``."""
     out_dir = Path(out_dir)
     for prompt in prompts:
         wide = table1(results, prompt, paradigms, datasets, methods)
-        write_paper_table(wide, results[results["prompt"] == prompt], f"Table 1 ({prompt} prompts): top-1 % "
-                          "mean ± std over seeds (paper's number in brackets)", out_dir / f"table1_{prompt}")
+        write_paper_table(
+            wide,
+            results[results["prompt"] == prompt],
+            f"Table 1 ({prompt} prompts): top-1 % mean ± std over seeds (paper's number in brackets)",
+            out_dir / f"table1_{prompt}",
+        )
     for name, paper in ablations.items():
         if name not in ABLATIONS:
             continue
@@ -192,14 +209,23 @@ def results_readme(docs: dict[str, str], settings: dict[str, list]) -> str:
         docs: page name (e.g. 'docs/artifacts.md') -> its Markdown text; every ```text block is a tree.
         settings: what tells runs apart here, e.g. {'datasets': [...], 'methods': [...], 'seeds': [...]}.
     """
-    lines = ["# Results of the AiR workflow", "",
-             "Written by the AiR Snakemake workflow; regenerated on every run (do not edit). `<R>` below is this "
-             "folder. The values of the placeholders in this experiment:", ""]
+    lines = [
+        "# Results of the AiR workflow",
+        "",
+        "Written by the AiR Snakemake workflow; regenerated on every run (do not edit). `<R>` below is this "
+        "folder. The values of the placeholders in this experiment:",
+        "",
+    ]
     lines += [f"- `<{key}>`: {', '.join(f'`{v}`' for v in values)}" for key, values in settings.items()]
     for page, text in docs.items():
         for block in _code_blocks(text):
             lines += ["", f"## Files (from `{page}`)", "", "```text", block.rstrip("\n"), "```"]
-    lines += ["", "## Parquet tables and their columns", "",
-              "Every `.parquet` file is one of these tables (types and meanings: `docs/artifacts.md`).", ""]
+    lines += [
+        "",
+        "## Parquet tables and their columns",
+        "",
+        "Every `.parquet` file is one of these tables (types and meanings: `docs/artifacts.md`).",
+        "",
+    ]
     lines += [f"- `{name}`: {', '.join(columns)}" for name, columns in SCHEMAS.items()]
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ Three exact ways to run the frozen text tower over the prompts "[SOT] X1 .. Xn {
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,8 +35,14 @@ class TextPromptLearner(nn.Module):
     docstring); all three give the same features and gradients.
     """
 
-    def __init__(self, clip_model: nn.Module, tokenizer: Callable, class_names: Sequence[str], n_ctx: int = 16,
-                 text_path: str = "shared_prefix"):
+    def __init__(
+        self,
+        clip_model: nn.Module,
+        tokenizer: Callable,
+        class_names: Sequence[str],
+        n_ctx: int = 16,
+        text_path: str = "shared_prefix",
+    ):
         super().__init__()
         if text_path not in TEXT_PATHS:
             raise ValueError(f"text_path '{text_path}' is not known; use one of {', '.join(TEXT_PATHS)}")
@@ -46,14 +52,16 @@ class TextPromptLearner(nn.Module):
         tokens = tokenizer([" ".join(["X"] * n_ctx) + f" {name}" for name in class_names])  # (C, 77)
         eot = tokens.argmax(dim=-1)  # the end token has the largest id
         if int(eot.min()) <= n_ctx + 1:  # the tokenizer cut the class name (or more) off: the prompt does not fit
-            raise ValueError(f"{n_ctx} context vectors and the class name '{class_names[int(eot.argmin())]}' do not "
-                             f"fit in the text tower's {tokens.shape[1]} tokens; lower the recipe's n_ctx")
+            raise ValueError(
+                f"{n_ctx} context vectors and the class name '{class_names[int(eot.argmin())]}' do not "
+                f"fit in the text tower's {tokens.shape[1]} tokens; lower the recipe's n_ctx"
+            )
         length = tokens.shape[1] if text_path == "full" else int(eot.max()) + 1  # cut after the longest prompt
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens[:, :length])  # (C, L, W)
         self.register_buffer("eot", eot, persistent=False)
         self.register_buffer("prefix", embedding[:, :1], persistent=False)  # start token
-        self.register_buffer("suffix", embedding[:, 1 + n_ctx:], persistent=False)  # class, end, padding
+        self.register_buffer("suffix", embedding[:, 1 + n_ctx :], persistent=False)  # class, end, padding
         self._plan_suffixes(eot - n_ctx)  # suffix positions per class: name tokens and end token
         self.ctx = nn.Parameter(torch.randn(n_ctx, embedding.shape[-1]) * 0.02)
 
@@ -68,7 +76,7 @@ class TextPromptLearner(nn.Module):
         self.register_buffer("packed_rows", valid.flatten().nonzero().squeeze(1), persistent=False)  # (T,) in C*S
         self.register_buffer("token_ends", torch.cumsum(lengths, 0) - 1, persistent=False)  # (C,) end tokens
 
-    def train(self, mode: bool = True) -> "TextPromptLearner":
+    def train(self, mode: bool = True) -> TextPromptLearner:
         super().train(mode)
         self.text.eval()  # frozen encoder: no dropout, whatever the wrapper does
         return self
@@ -121,15 +129,23 @@ class TextPromptLearner(nn.Module):
 
     def load_prompt_state(self, state: dict[str, torch.Tensor]) -> None:
         if set(state) != {"ctx"} or state["ctx"].shape != self.ctx.shape:
-            raise ValueError(f"prompt file holds {({k: tuple(v.shape) for k, v in state.items()})}, "
-                             f"expected ctx of shape {tuple(self.ctx.shape)}: was it trained with another "
-                             "CLIP or n_ctx?")
+            raise ValueError(
+                f"prompt file holds { ({k: tuple(v.shape) for k, v in state.items()}) }, "
+                f"expected ctx of shape {tuple(self.ctx.shape)}: was it trained with another "
+                "CLIP or n_ctx?"
+            )
         with torch.no_grad():
             self.ctx.copy_(state["ctx"])
 
 
-def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded_rows: torch.Tensor,
-                        packed_rows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def shared_prefix_block(
+    block: nn.Module,
+    x: torch.Tensor,
+    n_prefix: int,
+    padded_rows: torch.Tensor,
+    packed_rows: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
     """One of open_clip's residual attention blocks over the shared prefix and the packed class suffixes.
 
     Works on open_clip's ResidualAttentionBlock (nn.MultiheadAttention) and
@@ -162,12 +178,16 @@ def shared_prefix_block(block: nn.Module, x: torch.Tensor, n_prefix: int, padded
 
 def _in_projection(attn: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """The packed q/k/v projection and head count of nn.MultiheadAttention or open_clip's Attention."""
-    unusual = (getattr(attn, "logit_scale", None) is not None  # open_clip's scaled cosine attention
-               or isinstance(attn, nn.MultiheadAttention) and (
-                   not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn))
+    unusual = (
+        getattr(attn, "logit_scale", None) is not None  # open_clip's scaled cosine attention
+        or isinstance(attn, nn.MultiheadAttention)
+        and (not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn)
+    )
     if unusual:
-        raise ValueError("the shared-prefix text path needs dot-product self-attention with one packed "
-                         "in_proj_weight; use TextPromptLearner(..., text_path='cut') for this text tower")
+        raise ValueError(
+            "the shared-prefix text path needs dot-product self-attention with one packed "
+            "in_proj_weight; use TextPromptLearner(..., text_path='cut') for this text tower"
+        )
     return attn.in_proj_weight, attn.in_proj_bias, attn.num_heads
 
 
@@ -176,8 +196,9 @@ def _split_heads(qkv: torch.Tensor, heads: int) -> tuple[torch.Tensor, ...]:
     return tuple(t.unflatten(-1, (heads, -1)).transpose(0, 1) for t in qkv.chunk(3, dim=-1))
 
 
-def _attend(attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-            mask: torch.Tensor | None) -> torch.Tensor:
+def _attend(
+    attn: nn.Module, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """Masked attention (mask True = may attend; None = causal) with open_clip Attention's options, if any."""
     q, k = getattr(attn, "ln_q", nn.Identity())(q), getattr(attn, "ln_k", nn.Identity())(k)  # open_clip's qk_norm
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)  # scale 1/sqrt(hd)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,9 +28,11 @@ log = logging.getLogger(__name__)
 def _check_vit(visual: nn.Module) -> None:
     pool = getattr(visual, "pool_type", None)
     if getattr(visual, "attn_pool", "missing") is not None or pool != "tok" or not hasattr(visual, "conv1"):
-        raise ValueError(f"visual prompts need an open_clip ViT image tower with class-token pooling; "
-                         f"{type(visual).__name__} (pool_type={pool}) is not one. Use a ViT such as ViT-B-32, "
-                         "or text prompts for this model")
+        raise ValueError(
+            f"visual prompts need an open_clip ViT image tower with class-token pooling; "
+            f"{type(visual).__name__} (pool_type={pool}) is not one. Use a ViT such as ViT-B-32, "
+            "or text prompts for this model"
+        )
 
 
 def prompted_image_embedding(visual: nn.Module, images: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
@@ -60,10 +62,10 @@ class VisualPromptLearner(nn.Module):
         self.visual = clip_model.visual  # frozen; its weights are never saved with the prompt
         self.visual.requires_grad_(False)
         width = self.visual.class_embedding.shape[0]
-        self.prompt = nn.Parameter(width ** -0.5 * torch.randn(n_prompt, width))  # (P, W)
+        self.prompt = nn.Parameter(width**-0.5 * torch.randn(n_prompt, width))  # (P, W)
         self.register_buffer("class_features", F.normalize(text_features.float(), dim=-1), persistent=False)
 
-    def train(self, mode: bool = True) -> "VisualPromptLearner":
+    def train(self, mode: bool = True) -> VisualPromptLearner:
         super().train(mode)
         self.visual.eval()  # frozen encoder: no dropout, whatever the wrapper does
         return self
@@ -84,9 +86,11 @@ class VisualPromptLearner(nn.Module):
 
     def load_prompt_state(self, state: dict[str, torch.Tensor]) -> None:
         if set(state) != {"prompt"} or state["prompt"].shape != self.prompt.shape:
-            raise ValueError(f"prompt file holds {({k: tuple(v.shape) for k, v in state.items()})}, "
-                             f"expected prompt of shape {tuple(self.prompt.shape)}: was it trained with another "
-                             "CLIP, another n_ctx, or as a text prompt?")
+            raise ValueError(
+                f"prompt file holds { ({k: tuple(v.shape) for k, v in state.items()}) }, "
+                f"expected prompt of shape {tuple(self.prompt.shape)}: was it trained with another "
+                "CLIP, another n_ctx, or as a text prompt?"
+            )
         with torch.no_grad():
             self.prompt.copy_(state["prompt"])
 
@@ -107,10 +111,10 @@ class ImageTensors:
         x = self.pixels[idx].float().div(255)  # ToTensor
         return (x - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)  # Normalize
 
-    def subset(self, idx: np.ndarray | torch.Tensor) -> "ImageTensors":
+    def subset(self, idx: np.ndarray | torch.Tensor) -> ImageTensors:
         return ImageTensors(self.pixels[torch.as_tensor(idx, dtype=torch.long)], self.mean, self.std)
 
-    def to(self, device: str | torch.device) -> "ImageTensors":
+    def to(self, device: str | torch.device) -> ImageTensors:
         return ImageTensors(self.pixels.to(device), self.mean.to(device), self.std.to(device))
 
 
@@ -120,15 +124,21 @@ def _split_preprocess(preprocess: Callable) -> tuple[Callable, torch.Tensor, tor
 
     steps = list(getattr(preprocess, "transforms", []))
     if len(steps) < 2 or not isinstance(steps[-2], T.ToTensor) or not isinstance(steps[-1], T.Normalize):
-        raise ValueError(f"cannot cache images for this CLIP transform ({[type(s).__name__ for s in steps]}); "
-                         "visual prompts expect open_clip's eval transform ending in ToTensor, Normalize")
+        raise ValueError(
+            f"cannot cache images for this CLIP transform ({[type(s).__name__ for s in steps]}); "
+            "visual prompts expect open_clip's eval transform ending in ToTensor, Normalize"
+        )
     norm = steps[-1]
-    return T.Compose(steps[:-2]), torch.tensor(norm.mean, dtype=torch.float32), torch.tensor(norm.std,
-                                                                                              dtype=torch.float32)
+    return (
+        T.Compose(steps[:-2]),
+        torch.tensor(norm.mean, dtype=torch.float32),
+        torch.tensor(norm.std, dtype=torch.float32),
+    )
 
 
-def cache_images(paths: Sequence[str], preprocess: Callable, desc: str = "caching images",
-                 workers: int = 8) -> ImageTensors:
+def cache_images(
+    paths: Sequence[str], preprocess: Callable, desc: str = "caching images", workers: int = 8
+) -> ImageTensors:
     """Decode and preprocess every image once (never per epoch), kept as uint8 in memory."""
     head, mean, std = _split_preprocess(preprocess)
 
@@ -146,6 +156,12 @@ def cache_images(paths: Sequence[str], preprocess: Callable, desc: str = "cachin
     if pixels is None:
         raise ValueError(f"{desc}: no image paths given; the run has no images to train a visual prompt on")
     seconds = time.perf_counter() - start
-    log.info("%s: %d images in %.1f s (%.1f images/s), %.0f MB", desc, len(paths), seconds,
-             len(paths) / max(seconds, 1e-9), pixels.numel() / 2**20)
+    log.info(
+        "%s: %d images in %.1f s (%.1f images/s), %.0f MB",
+        desc,
+        len(paths),
+        seconds,
+        len(paths) / max(seconds, 1e-9),
+        pixels.numel() / 2**20,
+    )
     return ImageTensors(pixels, mean, std)

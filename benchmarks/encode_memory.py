@@ -62,12 +62,21 @@ def main() -> None:
         peak_encoding = _status_mb("VmHWM") if reset else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     all_decoded_mb = args.n * 3 * 224 * 224 * 4 / 2**20  # what holding every preprocessed image would take
-    print(json.dumps({
-        "n": args.n, "features": list(features.shape), "seconds": round(seconds, 1),
-        "rss_model_built_mb": None if rss_model is None else round(rss_model),
-        "peak_rss_encoding_mb": None if peak_encoding is None else round(peak_encoding),
-        "peak_rss_before_encoding_mb": round(peak_before), "peak_rss_mb": round(peak),
-        "all_images_preprocessed_mb": round(all_decoded_mb), "jpeg_mb": round(image_bytes / 2**20)}))
+    print(
+        json.dumps(
+            {
+                "n": args.n,
+                "features": list(features.shape),
+                "seconds": round(seconds, 1),
+                "rss_model_built_mb": None if rss_model is None else round(rss_model),
+                "peak_rss_encoding_mb": None if peak_encoding is None else round(peak_encoding),
+                "peak_rss_before_encoding_mb": round(peak_before),
+                "peak_rss_mb": round(peak),
+                "all_images_preprocessed_mb": round(all_decoded_mb),
+                "jpeg_mb": round(image_bytes / 2**20),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

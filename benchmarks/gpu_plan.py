@@ -10,7 +10,7 @@ jobs also hold their GPU while they start (``startup_hours``), which FLOPs do no
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -29,25 +29,31 @@ VIT_B32_GFLOP = 4.4  # one 224x224 image through CLIP ViT-B/32's image tower
 TEXT_FLOP_PER_TOKEN = 2 * 12 * 12 * 512**2
 
 # Paper datasets: classes and train-pool size (train + val of the ELEVATER splits), test size.
-DATASETS = {"flowers102": (102, 2040, 6149), "dtd": (47, 3760, 1880), "fgvc_aircraft": (100, 6667, 3333),
-            "eurosat": (10, 10000, 5000), "resisc45": (45, 6300, 25200)}
+DATASETS = {
+    "flowers102": (102, 2040, 6149),
+    "dtd": (47, 3760, 1880),
+    "fgvc_aircraft": (100, 6667, 3333),
+    "eurosat": (10, 10000, 5000),
+    "resisc45": (45, 6300, 25200),
+}
 
 
-def diffusion_tflop(classes: int, pool: int, m: int = 120, steps: int = 25, lora_steps: int = 500,
-                    lora_batch: int = 4) -> dict[str, float]:
+def diffusion_tflop(
+    classes: int, pool: int, m: int = 120, steps: int = 25, lora_steps: int = 500, lora_batch: int = 4
+) -> dict[str, float]:
     lora = lora_steps * lora_batch * (3 * UNET_TFLOP + VAE_ENCODE_TFLOP)
     generate = classes * m * (steps * STEP_CFG_TFLOP + VAE_DECODE_TFLOP)
     select = classes * m * VIT_B32_GFLOP / 1000
     return {"encode_real": pool * VIT_B32_GFLOP / 1000, "train_lora": lora, "generate": generate, "select": select}
 
 
-@lru_cache(maxsize=None)
+@cache
 def class_names(dataset: str) -> tuple[str, ...]:
     path = ROOT / "config" / "class_names" / f"{dataset}.txt"
     return tuple(n.strip() for n in path.read_text().splitlines() if n.strip())
 
 
-@lru_cache(maxsize=None)
+@cache
 def text_tokens(dataset: str, n_ctx: int = 16, path: str = "shared_prefix") -> int:
     """Token positions one text-tower pass runs over all class prompts, by text path (air_core.text_prompts).
 
@@ -76,11 +82,18 @@ def plan(mfu: float = 0.4) -> pd.DataFrame:
         stages["generate"] *= 2  # LoRA-tuned and plain SD (table 3)
         for path in ("cut", "shared_prefix"):
             stages[f"train_prompts (text, {path}, per GRIP run)"] = run_tflop(
-                grip, "text", "ul", classes, pool, text_tokens(name, grip.n_ctx, path))
+                grip, "text", "ul", classes, pool, text_tokens(name, grip.n_ctx, path)
+            )
         stages["train_prompts (visual, per GRIP run)"] = run_tflop(grip, "visual", "ul", classes, pool)
         for stage, tflop in stages.items():
-            rows.append({"dataset": name, "stage": stage, "tflop": round(tflop, 1),
-                         "minutes_h200": round(tflop / (H200_BF16_TFLOPS * mfu) / 60, 2)})
+            rows.append(
+                {
+                    "dataset": name,
+                    "stage": stage,
+                    "tflop": round(tflop, 1),
+                    "minutes_h200": round(tflop / (H200_BF16_TFLOPS * mfu) / 60, 2),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -123,8 +136,10 @@ def startup_hours(runs: int, runs_per_pack: int, per_submission_s: float, per_jo
     (the Snakemake that starts inside it). Queue waiting holds no GPU and is not counted.
     """
     jobs = 2 * runs
-    return {"one_job_per_submission": round(jobs * (per_submission_s + per_job_s) / 3600, 2),
-            "packed": round((math.ceil(runs / runs_per_pack) * per_submission_s + jobs * per_job_s) / 3600, 2)}
+    return {
+        "one_job_per_submission": round(jobs * (per_submission_s + per_job_s) / 3600, 2),
+        "packed": round((math.ceil(runs / runs_per_pack) * per_submission_s + jobs * per_job_s) / 3600, 2),
+    }
 
 
 def grid_gpu_hours(mfu: float = 0.4, config_path: Path = ROOT / "config" / "config.yaml") -> dict[str, float]:
@@ -146,8 +161,14 @@ def grid_gpu_hours(mfu: float = 0.4, config_path: Path = ROOT / "config" / "conf
         diffusion += pool * VIT_B32_GFLOP / 1000  # encode_real
         for variant in map(exp.sd_variants.get, exp.variants_read(name)):  # each variant once per dataset
             lora = variant.lora
-            stages = diffusion_tflop(classes, pool, variant.generate.images_per_class, variant.generate.steps,
-                                     lora.steps if lora else 0, lora.batch_size if lora else 0)
+            stages = diffusion_tflop(
+                classes,
+                pool,
+                variant.generate.images_per_class,
+                variant.generate.steps,
+                lora.steps if lora else 0,
+                lora.batch_size if lora else 0,
+            )
             diffusion += stages["train_lora"] + stages["generate"] + stages["select"]
         for paradigm, prompt, method in exp.grid(name):
             recipe = exp.recipe(method, name, paradigm, prompt)
@@ -159,6 +180,10 @@ def grid_gpu_hours(mfu: float = 0.4, config_path: Path = ROOT / "config" / "conf
                 tokens = text_tokens(name, recipe.n_ctx, path)
                 tflop[f"text_{path}"] += run_tflop(recipe, prompt, paradigm, classes, pool, tokens) * seeds
     hours = {f"{key}_hours": round(value * to_hours, 1) for key, value in tflop.items()}
-    return {"diffusion_hours": round(diffusion * to_hours, 1), "prompt_runs": len(exp.runs()),
-            "prompt_hours": round((tflop["text_shared_prefix"] + tflop["visual"]) * to_hours, 1),
-            "prompt_hours_cut": round((tflop["text_cut"] + tflop["visual"]) * to_hours, 1), **hours}
+    return {
+        "diffusion_hours": round(diffusion * to_hours, 1),
+        "prompt_runs": len(exp.runs()),
+        "prompt_hours": round((tflop["text_shared_prefix"] + tflop["visual"]) * to_hours, 1),
+        "prompt_hours_cut": round((tflop["text_cut"] + tflop["visual"]) * to_hours, 1),
+        **hours,
+    }

@@ -35,7 +35,9 @@ def write_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> list[s
     return paths
 
 
-def reference_loss(clip: ClipBundle, learner: TextPromptLearner, paths: list[str], labels: torch.Tensor) -> torch.Tensor:
+def reference_loss(
+    clip: ClipBundle, learner: TextPromptLearner, paths: list[str], labels: torch.Tensor
+) -> torch.Tensor:
     """One batch the reference way: decode, preprocess and encode the images, then the 77-token text tower."""
     with torch.no_grad():
         images = torch.stack([clip.preprocess(Image.open(p).convert("RGB")) for p in paths])
@@ -43,7 +45,9 @@ def reference_loss(clip: ClipBundle, learner: TextPromptLearner, paths: list[str
     return F.cross_entropy(clip.logit_scale * features @ learner().T, labels)
 
 
-def built_loss(clip: ClipBundle, learner: TextPromptLearner, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def built_loss(
+    clip: ClipBundle, learner: TextPromptLearner, features: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """One batch the built way: cached features, the learner's text path (cut or shared prefix)."""
     return F.cross_entropy(clip.logit_scale * features @ learner().T, labels)
 
@@ -52,8 +56,15 @@ def built_loss(clip: ClipBundle, learner: TextPromptLearner, features: torch.Ten
 TEXT_WAYS = {"reference": "full", "built": "cut", "shared_prefix": "shared_prefix"}
 
 
-def time_text_steps(clip: ClipBundle, names: list[str], paths: list[str], ways: tuple[str, ...] = ("reference", "built"),
-                    batch_size: int = 32, steps: int = 5, repeats: int = 1) -> dict[str, list[float]]:
+def time_text_steps(
+    clip: ClipBundle,
+    names: list[str],
+    paths: list[str],
+    ways: tuple[str, ...] = ("reference", "built"),
+    batch_size: int = 32,
+    steps: int = 5,
+    repeats: int = 1,
+) -> dict[str, list[float]]:
     """Seconds per training step of each way, one figure per repeat; same batches, same optimizer.
 
     reference: images decoded and encoded per batch, 77 text positions; built: cached image features,
@@ -69,8 +80,16 @@ def time_text_steps(clip: ClipBundle, names: list[str], paths: list[str], ways: 
     return result
 
 
-def _seconds_per_step(clip: ClipBundle, names: list[str], way: str, paths: list[str], cached: torch.Tensor,
-                      labels: torch.Tensor, batch_size: int, steps: int) -> float:
+def _seconds_per_step(
+    clip: ClipBundle,
+    names: list[str],
+    way: str,
+    paths: list[str],
+    cached: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    steps: int,
+) -> float:
     torch.manual_seed(0)
     learner = TextPromptLearner(clip.model, clip.tokenizer, names, text_path=TEXT_WAYS[way])
     optimizer = torch.optim.SGD([learner.ctx], lr=0.002, momentum=0.9)
@@ -89,8 +108,9 @@ def _seconds_per_step(clip: ClipBundle, names: list[str], way: str, paths: list[
     return (time.perf_counter() - start) / steps
 
 
-def time_visual_epochs(clip: ClipBundle, text_features: torch.Tensor, paths: list[str], batch_size: int = 32,
-                       epochs: int = 2) -> dict[str, float]:
+def time_visual_epochs(
+    clip: ClipBundle, text_features: torch.Tensor, paths: list[str], batch_size: int = 32, epochs: int = 2
+) -> dict[str, float]:
     """Seconds per visual-prompt epoch: images cached once per run vs decoded and preprocessed every epoch.
 
     The one-off caching time is reported apart ('cache'); an epoch of the paper's 150 pays it 1/150th.

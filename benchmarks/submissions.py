@@ -35,9 +35,13 @@ def local_rules(configfile: Path, workdir: Path) -> set[str]:
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow = api.workflow(resource_settings=ResourceSettings(), storage_settings=StorageSettings(),
-                                config_settings=ConfigSettings(configfiles=[configfile]), workdir=workdir,
-                                snakefile=ROOT / "Snakefile")._workflow  # the parsed workflow: no public accessor
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(),
+            storage_settings=StorageSettings(),
+            config_settings=ConfigSettings(configfiles=[configfile]),
+            workdir=workdir,
+            snakefile=ROOT / "Snakefile",
+        )._workflow  # the parsed workflow: no public accessor
         return {rule.name for rule in workflow.rules if rule.name in workflow._localrules or rule.norun}
 
 
@@ -56,14 +60,32 @@ def count_submissions(dry_run_output: str, local: set[str]) -> dict:
                 alone[m[2]] += m[2] not in local
     alone = {rule: n for rule, n in alone.items() if n}
     sizes = Counter(max(p.values()) for p in packs)  # runs per pack: its train_prompts (= evaluate) jobs
-    return {"submissions": len(packs) + sum(alone.values()), "packs": len(packs),
-            "runs_per_pack": dict(sorted(sizes.items())), "alone": alone,
-            "packed_jobs": dict(sum(packs, Counter()))}
+    return {
+        "submissions": len(packs) + sum(alone.values()),
+        "packs": len(packs),
+        "runs_per_pack": dict(sorted(sizes.items())),
+        "alone": alone,
+        "packed_jobs": dict(sum(packs, Counter())),
+    }
 
 
 def dry_run(workdir: Path, configfile: Path, *args: str, profile: Path = PROFILE) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "-n", "all", "-s", str(ROOT / "Snakefile"), "--directory",
-           str(workdir), "--profile", str(profile), "--configfile", str(configfile), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "all",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(profile),
+        "--configfile",
+        str(configfile),
+        *args,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_"))}
     return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, timeout=600).stdout
 
@@ -85,27 +107,41 @@ def _stamps(log: Path) -> list[tuple[pd.Timestamp, str]]:
     return [(pd.Timestamp(m[1].replace(",", ".")), line) for line in lines if (m := re.match(STAMP, line))]
 
 
-def job_startup(results_dir: Path, rules=("encode_real", "zero_shot", "select", "train_prompts", "evaluate")
-                ) -> pd.DataFrame:
+def job_startup(
+    results_dir: Path, rules=("encode_real", "zero_shot", "select", "train_prompts", "evaluate")
+) -> pd.DataFrame:
     """Per job: seconds from process start to script start (imports), to its CLIP built, to its first step."""
     rows = []
     for rule in rules:
         for log in sorted((results_dir / "logs" / rule).glob("*.log")):
             stamps = _stamps(log)
-            start = next(((t, float(m[1])) for t, line in stamps
-                          if (m := re.search(r"script started ([\d.]+) s after its process", line))), None)
+            start = next(
+                (
+                    (t, float(m[1]))
+                    for t, line in stamps
+                    if (m := re.search(r"script started ([\d.]+) s after its process", line))
+                ),
+                None,
+            )
             bench = results_dir / "benchmarks" / rule / f"{log.stem}.tsv"
             if start is None or not bench.exists():
                 continue
             began = start[0] - pd.Timedelta(seconds=start[1])
 
-            def after(pattern: str) -> float:
+            def after(pattern: str, stamps=stamps, began=began) -> float:
                 hit = next((t for t, line in stamps if re.search(pattern, line)), None)
                 return (hit - began).total_seconds() if hit is not None else float("nan")
 
-            rows.append({"rule": rule, "job": log.stem, "imports_s": start[1],
-                         "model_built_s": after(r"CLIP .* parameters on"), "first_step_s": after(r"round 0: training"),
-                         "job_s": float(pd.read_csv(bench, sep="\t")["s"].iloc[0])})
+            rows.append(
+                {
+                    "rule": rule,
+                    "job": log.stem,
+                    "imports_s": start[1],
+                    "model_built_s": after(r"CLIP .* parameters on"),
+                    "first_step_s": after(r"round 0: training"),
+                    "job_s": float(pd.read_csv(bench, sep="\t")["s"].iloc[0]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -121,19 +157,33 @@ def step_startup(calls: list, results_dir: Path) -> pd.DataFrame:
         w = dict(item.split("=", 1) for item in wildcards.split(","))
         log = results_dir / "logs" / rule / f"{w['d']}_{w['paradigm']}_{w['prompt']}_{w['method']}_seed{w['seed']}.log"
         stamps = _stamps(log)
-        start = next(((t, float(m[1])) for t, line in stamps
-                      if (m := re.search(r"script started ([\d.]+) s after its process", line))), None)
+        start = next(
+            (
+                (t, float(m[1]))
+                for t, line in stamps
+                if (m := re.search(r"script started ([\d.]+) s after its process", line))
+            ),
+            None,
+        )
         if start is None:
             continue
         step = pd.Timestamp.fromtimestamp(call["time"])
         process = (start[0] - pd.Timedelta(seconds=start[1]) - step).total_seconds()
 
-        def after(pattern: str) -> float:
+        def after(pattern: str, stamps=stamps, step=step) -> float:
             hit = next((t for t, line in stamps if re.search(pattern, line)), None)
             return (hit - step).total_seconds() if hit is not None else float("nan")
 
-        rows.append({"rule": rule, "method": w["method"], "snakemake_s": process, "script_s": process + start[1],
-                     "model_built_s": after(r"CLIP .* parameters on"), "first_step_s": after(r"round 0: training")})
+        rows.append(
+            {
+                "rule": rule,
+                "method": w["method"],
+                "snakemake_s": process,
+                "script_s": process + start[1],
+                "model_built_s": after(r"CLIP .* parameters on"),
+                "first_step_s": after(r"round 0: training"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -161,12 +211,32 @@ def through_stand_in(workdir: Path, profile: Path, targets: list[str], *args: st
     state = workdir / f"slurm_{profile.name}_{time.time_ns()}"
     subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(state / "bin")], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
-    env.update({"PATH": os.pathsep.join([str(state / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
-                "FAKE_SLURM_DIR": str(state), "FAKE_SLURM_SYNC": "1", "FAKE_SLURM_ACCOUNTS": "bench",
-                "SBATCH_ACCOUNT": "bench"})
-    cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(profile), "--slurm-init-seconds-before-status-checks", "1",
-           "--configfile", str(workdir / "config.yaml"), *args]
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(state / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
+            "FAKE_SLURM_DIR": str(state),
+            "FAKE_SLURM_SYNC": "1",
+            "FAKE_SLURM_ACCOUNTS": "bench",
+            "SBATCH_ACCOUNT": "bench",
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(profile),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     seconds = time.perf_counter() - start
@@ -206,12 +276,14 @@ def stand_in_wall_times(workdir: Path, seeds: tuple[int, ...] = (1, 2, 3), repea
     startup = job_startup(workdir / "results")  # before the stand-in runs rewrite the prompt jobs' logs
     targets = sorted(str(p) for p in (workdir / "results").rglob("runs/**/metrics.parquet"))
     ways = {"one job per submission": without_packing(workdir / "profile_unpacked"), "packed": PROFILE}
-    walls: dict[str, dict] = {name: {"seconds": [], "sbatch": 0, "runs": len(targets), "startup_s": []}
-                              for name in ways}
+    walls: dict[str, dict] = {
+        name: {"seconds": [], "sbatch": 0, "runs": len(targets), "startup_s": []} for name in ways
+    }
     for _ in range(repeats):
         for name, profile in ways.items():  # alternating, so that a load change hits both ways alike
-            seconds, calls, output = through_stand_in(workdir, profile, targets, "--forcerun", "train_prompts",
-                                                      "--jobs", "1")
+            seconds, calls, output = through_stand_in(
+                workdir, profile, targets, "--forcerun", "train_prompts", "--jobs", "1"
+            )
             if "(100%) done" not in output:
                 raise RuntimeError(f"the stand-in SLURM run ({name}) failed:\n{output[-3000:]}")
             walls[name]["seconds"].append(round(seconds, 1))

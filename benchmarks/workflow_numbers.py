@@ -16,9 +16,25 @@ DIFFUSION_RULES = ("train_lora", "generate", "select")
 
 def job_counts(configfile: Path, workdir: Path) -> dict[str, int]:
     """Jobs per rule of ``snakemake -n`` (the 'Job stats' table)."""
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "--directory",
-                           str(workdir), "--configfile", str(configfile), "--cores", "1"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(configfile),
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     table = proc.stdout.split("Job stats:")[1].split("\n\n")[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
@@ -38,8 +54,12 @@ def paper_grid_sharing(workdir: Path) -> dict[str, float]:
     exp = load_experiment(config)
     users = sum(exp.recipe(r.method, r.dataset, r.paradigm, r.prompt).reads_synthetic for r in exp.runs())
     diffusion = sum(counts.get(r, 0) for r in DIFFUSION_RULES)
-    return {"diffusion_jobs": diffusion, "runs": counts.get("train_prompts", 0), "runs_using_synthetic": users,
-            "sharing_factor": users / max(counts.get("select", 1), 1)}
+    return {
+        "diffusion_jobs": diffusion,
+        "runs": counts.get("train_prompts", 0),
+        "runs_using_synthetic": users,
+        "sharing_factor": users / max(counts.get("select", 1), 1),
+    }
 
 
 def stage_costs(results_dir: Path) -> pd.DataFrame:
@@ -47,11 +67,25 @@ def stage_costs(results_dir: Path) -> pd.DataFrame:
     rows = []
     for tsv in sorted((results_dir / "benchmarks").rglob("*.tsv")):
         bench = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "job": tsv.stem, "seconds": float(bench["s"].iloc[0]),
-                     "max_rss_mb": float(bench["max_rss"].iloc[0])})
+        rows.append(
+            {
+                "rule": tsv.parent.name,
+                "job": tsv.stem,
+                "seconds": float(bench["s"].iloc[0]),
+                "max_rss_mb": float(bench["max_rss"].iloc[0]),
+            }
+        )
     if not rows:
         return pd.DataFrame(columns=["rule", "jobs", "seconds_total", "seconds_max", "max_rss_mb"])
     frame = pd.DataFrame(rows)
-    return (frame.groupby("rule").agg(jobs=("job", "count"), seconds_total=("seconds", "sum"),
-                                      seconds_max=("seconds", "max"), max_rss_mb=("max_rss_mb", "max"))
-            .reset_index().sort_values("seconds_total", ascending=False))
+    return (
+        frame.groupby("rule")
+        .agg(
+            jobs=("job", "count"),
+            seconds_total=("seconds", "sum"),
+            seconds_max=("seconds", "max"),
+            max_rss_mb=("max_rss_mb", "max"),
+        )
+        .reset_index()
+        .sort_values("seconds_total", ascending=False)
+    )

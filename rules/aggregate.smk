@@ -17,23 +17,27 @@ rule aggregate:
     output:
         PAPER_TABLES,
         *[  # the HTML renderings, in the report
-            report(f"{R}/tables/{name}.html", caption=f"../report/table{number}.rst", category="paper tables",
-                   subcategory=f"table {number}")
+            report(
+                f"{R}/tables/{name}.html",
+                caption=f"../report/table{number}.rst",
+                category="paper tables",
+                subcategory=f"table {number}",
+            )
             for name, number in PAPER_TABLE_NUMBERS.items()
         ],
         table=RESULTS_TABLE,
         markdown=f"{R}/tables/results.md",
-    params:
-        methods=to_json(EXP.method_summary()),  # config order: the order of table 1's rows
-        grid=to_json({"paradigms": EXP.paradigms, "prompts": EXP.prompts, "datasets": DATASETS}),
-        tables_dir=lambda w, output: os.path.dirname(output.table),
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/aggregate/aggregate.log",
     benchmark:
         f"{BENCH}/aggregate/aggregate.tsv"
+    conda:
+        "../envs/air.yaml"
+    params:
+        methods=to_json(EXP.method_summary()),  # config order: the order of table 1's rows
+        grid=to_json({"paradigms": EXP.paradigms, "prompts": EXP.prompts, "datasets": DATASETS}),
+        tables_dir=lambda w, output: os.path.dirname(output.table),
     shell:
-        "python \"$AIR_SCRIPTS/aggregate.py\" --metrics {input.metrics:q} --paper {input.paper:q} "
+        'python "$AIR_SCRIPTS/aggregate.py" --metrics {input.metrics:q} --paper {input.paper:q} '
         "--ablations {input.ablations:q} --methods {params.methods:q} --grid {params.grid:q} "
         "--table {output.table:q} --markdown {output.markdown:q} --tables-dir {params.tables_dir:q} > {log:q} 2>&1"

@@ -36,6 +36,8 @@ os.environ["AIR_SCRIPTS"] = os.path.join(workflow.basedir, "workflow_scripts")
 
 envvars:
     "AIR_SCRIPTS",
+
+
 # Torch threads of a job: a fixed count (threads > 0) is set by the script whatever --cores gives the job,
 # so a job's numbers do not depend on the machine; 0 leaves torch its default, the cores Snakemake gives
 # the job (OMP_NUM_THREADS), and schedules it on every core.
@@ -118,9 +120,11 @@ def diffusion_targets():
 
 def run_metrics(datasets=None, cell=None):
     """Every run's metrics (of ``datasets`` only, and of one (paradigm, prompt) ``cell`` only, when given)."""
-    return [f"{RUN}/metrics.parquet".format(d=r.dataset, paradigm=r.paradigm, prompt=r.prompt, method=r.method,
-                                            seed=r.seed) for r in EXP.runs(datasets)
-            if cell is None or (r.paradigm, r.prompt) == tuple(cell)]
+    return [
+        f"{RUN}/metrics.parquet".format(d=r.dataset, paradigm=r.paradigm, prompt=r.prompt, method=r.method, seed=r.seed)
+        for r in EXP.runs(datasets)
+        if cell is None or (r.paradigm, r.prompt) == tuple(cell)
+    ]
 
 
 def method_seeds(wildcards):
@@ -130,9 +134,12 @@ def method_seeds(wildcards):
 
 def confident_accuracy_tables(wildcards):
     """The confident-pseudo-label tables of every run of one (dataset, paradigm, prompt)."""
-    return [f"{RUN}/confident_accuracy.parquet".format(d=wildcards.d, paradigm=wildcards.paradigm,
-                                                       prompt=wildcards.prompt, method=m, seed=s)
-            for m, s in method_seeds(wildcards)]
+    return [
+        f"{RUN}/confident_accuracy.parquet".format(
+            d=wildcards.d, paradigm=wildcards.paradigm, prompt=wildcards.prompt, method=m, seed=s
+        )
+        for m, s in method_seeds(wildcards)
+    ]
 
 
 # The report's figures (rules/report.smk).
@@ -158,11 +165,15 @@ def has_studies(d):
     """A sweep, or AiR on CPL with more than one SD variant, ran on ``d`` (UL, text): fig. 3's figure is drawn."""
     summary = EXP.method_summary()
     ran = list(EXP.methods_at(*STUDY_CELL, d))
-    variants = {summary[m]["synthetic"] for m in ran if summary[m]["base"] == "cpl" and not summary[m]["sweep_of"]
-                and (summary[m]["fuses"] or summary[m]["synthetic_loss"])}
+    variants = {
+        summary[m]["synthetic"]
+        for m in ran
+        if summary[m]["base"] == "cpl"
+        and not summary[m]["sweep_of"]
+        and (summary[m]["fuses"] or summary[m]["synthetic_loss"])
+    }
     return any(summary[m]["sweep_of"] for m in ran) or len(variants) > 1
 
 
 def lora_variants(d):
     return [v for v in EXP.variants_read(d) if EXP.sd_variants[v].lora is not None]
-

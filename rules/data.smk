@@ -13,16 +13,16 @@ rule draw_shapes:
     """Draw the procedural shapes dataset (the tests' data)."""
     output:
         directory(f"{R}/{{d}}/source"),
-    params:
-        shapes=lambda w: to_json(EXP.datasets[w.d].shapes),
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/draw_shapes/{{d}}.log",
     benchmark:
         f"{BENCH}/draw_shapes/{{d}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    params:
+        shapes=lambda w: to_json(EXP.datasets[w.d].shapes),
     shell:
-        "python \"$AIR_SCRIPTS/draw_shapes.py\" --shapes {params.shapes:q} --out {output:q} > {log:q} 2>&1"
+        'python "$AIR_SCRIPTS/draw_shapes.py" --shapes {params.shapes:q} --out {output:q} > {log:q} 2>&1'
 
 
 rule manifest:
@@ -33,18 +33,18 @@ rule manifest:
         manifest=f"{R}/{{d}}/data/manifest.parquet",
         classes=f"{R}/{{d}}/data/classes.parquet",
         skipped=f"{R}/{{d}}/data/skipped_images.parquet",
-    params:
-        source=lambda w: to_json(DataSource.of(EXP.datasets[w.d])),  # only what changes the manifest
-        drawn=lambda w, input: input.source or "",  # the folder when the workflow draws the dataset
-    threads: 4  # opening every image is I/O-bound; the manifest does not depend on the thread count
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/manifest/{{d}}.log",
     benchmark:
         f"{BENCH}/manifest/{{d}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: 4  # opening every image is I/O-bound; the manifest does not depend on the thread count
+    params:
+        source=lambda w: to_json(DataSource.of(EXP.datasets[w.d])),  # only what changes the manifest
+        drawn=lambda w, input: input.source or "",  # the folder when the workflow draws the dataset
     shell:
-        "python \"$AIR_SCRIPTS/manifest.py\" --source {params.source:q} --drawn={params.drawn:q} --workers {threads} "
+        'python "$AIR_SCRIPTS/manifest.py" --source {params.source:q} --drawn={params.drawn:q} --workers {threads} '
         "--manifest {output.manifest:q} --classes {output.classes:q} --skipped {output.skipped:q} > {log:q} 2>&1"
 
 
@@ -55,22 +55,22 @@ rule encode_real:
         clip_files=model_inputs("clip"),
     output:
         features=f"{R}/{{d}}/features/real.parquet",
-    params:
-        clip=to_json(EXP.clip),
+    log:
+        f"{LOGS}/encode_real/{{d}}.log",
+    benchmark:
+        f"{BENCH}/encode_real/{{d}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
     resources:
         gpu=1,
         device=DEVICE,
         torch_threads=TORCH_THREADS,
         batch_size=EXP.encode_batch_size,
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
-    log:
-        f"{LOGS}/encode_real/{{d}}.log",
-    benchmark:
-        f"{BENCH}/encode_real/{{d}}.tsv"
+    params:
+        clip=to_json(EXP.clip),
     shell:
-        "python \"$AIR_SCRIPTS/encode_real.py\" --clip {params.clip:q} --manifest {input.manifest:q} "
+        'python "$AIR_SCRIPTS/encode_real.py" --clip {params.clip:q} --manifest {input.manifest:q} '
         "--batch-size {resources.batch_size} --device {resources.device:q} --threads {resources.torch_threads} "
         "--out {output.features:q} > {log:q} 2>&1"
 
@@ -85,20 +85,20 @@ rule zero_shot:
     output:
         probs=f"{R}/{{d}}/zero_shot/probs.parquet",
         text_features=f"{R}/{{d}}/zero_shot/text_features.safetensors",
-    params:
-        clip=to_json(EXP.clip),
-        template=EXP.prompt_template,
-    resources:
-        torch_threads=TORCH_THREADS,
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/zero_shot/{{d}}.log",
     benchmark:
         f"{BENCH}/zero_shot/{{d}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    params:
+        clip=to_json(EXP.clip),
+        template=EXP.prompt_template,
     shell:
-        "python \"$AIR_SCRIPTS/zero_shot.py\" --clip {params.clip:q} --template={params.template:q} "
+        'python "$AIR_SCRIPTS/zero_shot.py" --clip {params.clip:q} --template={params.template:q} '
         "--manifest {input.manifest:q} --classes {input.classes:q} --features {input.features:q} "
         "--threads {resources.torch_threads} --probs {output.probs:q} --text-features {output.text_features:q} "
         "> {log:q} 2>&1"

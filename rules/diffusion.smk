@@ -13,24 +13,24 @@ rule train_lora:
         weights=f"{R}/{{d}}/lora/{{variant}}/pytorch_lora_weights.safetensors",
         lora_set=f"{R}/{{d}}/lora/{{variant}}/lora_set.parquet",
         loss=f"{R}/{{d}}/lora/{{variant}}/loss.parquet",
+    log:
+        f"{LOGS}/train_lora/{{d}}_{{variant}}.log",
+    benchmark:
+        f"{BENCH}/train_lora/{{d}}_{{variant}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
     params:
         diffusion=to_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
         lora=lambda w: to_json(EXP.sd_variants[w.variant].lora),
         description=lambda w: EXP.datasets[w.d].description,
-    resources:
-        gpu=1,
-        device=DEVICE,
-        torch_threads=TORCH_THREADS,
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
-    log:
-        f"{LOGS}/train_lora/{{d}}_{{variant}}.log",
-    benchmark:
-        f"{BENCH}/train_lora/{{d}}_{{variant}}.tsv"
     shell:
-        "python \"$AIR_SCRIPTS/train_lora.py\" --diffusion {params.diffusion:q} --lora={params.lora:q} "
+        'python "$AIR_SCRIPTS/train_lora.py" --diffusion {params.diffusion:q} --lora={params.lora:q} '
         "--description={params.description:q} --manifest {input.manifest:q} --classes {input.classes:q} "
         "--probs {input.probs:q} --precision {params.precision:q} --device {resources.device:q} "
         "--threads {resources.torch_threads} --weights {output.weights:q} --lora-set {output.lora_set:q} "
@@ -46,6 +46,18 @@ rule generate:
     output:
         index=f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}.parquet",
         images=directory(f"{R}/{{d}}/synthetic/{{variant}}/shard{{shard}}"),
+    log:
+        f"{LOGS}/generate/{{d}}_{{variant}}_shard{{shard}}.log",
+    benchmark:
+        f"{BENCH}/generate/{{d}}_{{variant}}_shard{{shard}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+        batch_size=EXP.generate_batch_size,  # images per pipeline call: each image has its own seed
     params:
         diffusion=to_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
@@ -53,20 +65,8 @@ rule generate:
         shards=EXP.generate_shards,  # which classes a shard makes: the shard's files depend on it
         description=lambda w: EXP.datasets[w.d].description,
         lora=lambda w, input: input.lora or "",
-    resources:
-        gpu=1,
-        device=DEVICE,
-        torch_threads=TORCH_THREADS,
-        batch_size=EXP.generate_batch_size,  # images per pipeline call: each image has its own seed
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
-    log:
-        f"{LOGS}/generate/{{d}}_{{variant}}_shard{{shard}}.log",
-    benchmark:
-        f"{BENCH}/generate/{{d}}_{{variant}}_shard{{shard}}.tsv"
     shell:
-        "python \"$AIR_SCRIPTS/generate.py\" --diffusion {params.diffusion:q} --generate {params.generate:q} "
+        'python "$AIR_SCRIPTS/generate.py" --diffusion {params.diffusion:q} --generate {params.generate:q} '
         "--shards {params.shards} --shard {wildcards.shard} --variant {wildcards.variant:q} "
         "--description={params.description:q} --classes {input.classes:q} --lora={params.lora:q} "
         "--precision {params.precision:q} --device {resources.device:q} --threads {resources.torch_threads} "
@@ -84,22 +84,22 @@ rule select:
         features=f"{R}/{{d}}/synthetic/{{variant}}/features.parquet",
         prototypes=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.parquet",
         grid=f"{R}/{{d}}/synthetic/{{variant}}/prototypes.png",
-    params:
-        clip=to_json(EXP.clip),
+    log:
+        f"{LOGS}/select/{{d}}_{{variant}}.log",
+    benchmark:
+        f"{BENCH}/select/{{d}}_{{variant}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
     resources:
         gpu=1,
         device=DEVICE,
         torch_threads=TORCH_THREADS,
         batch_size=EXP.encode_batch_size,
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
-    log:
-        f"{LOGS}/select/{{d}}_{{variant}}.log",
-    benchmark:
-        f"{BENCH}/select/{{d}}_{{variant}}.tsv"
+    params:
+        clip=to_json(EXP.clip),
     shell:
-        "python \"$AIR_SCRIPTS/select_prototypes.py\" --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} "
+        'python "$AIR_SCRIPTS/select_prototypes.py" --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} '
         "--text-features {input.text_features:q} --batch-size {resources.batch_size} "
         "--device {resources.device:q} --threads {resources.torch_threads} --features {output.features:q} "
         "--prototypes {output.prototypes:q} --grid {output.grid:q} > {log:q} 2>&1"

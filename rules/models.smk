@@ -10,15 +10,15 @@ rule fetch_models:
     """Download the config's CLIP and Stable Diffusion into the local caches (needs network)."""
     output:
         f"{R}/models/fetched.json",
-    params:
-        clip=to_json(EXP.clip),
-        diffusion=to_json(EXP.diffusion),
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/fetch_models/fetch_models.log",
     benchmark:
         f"{BENCH}/fetch_models/fetch_models.tsv"
+    conda:
+        "../envs/air.yaml"
+    params:
+        clip=to_json(EXP.clip),
+        diffusion=to_json(EXP.diffusion),
     shell:
         "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
         "--diffusion {params.diffusion:q} --out {output:q} > {log:q} 2>&1"

@@ -20,25 +20,25 @@ rule train_prompts:
         confident_accuracy=f"{RUN}/confident_accuracy.parquet",
         history=f"{RUN}/history.parquet",
         settings=f"{RUN}/settings.json",
+    log:
+        f"{LOGS}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
     params:
         clip=to_json(EXP.clip),
         recipe=lambda w: to_json(run_recipe(w)),
         synthetic=lambda w, input: input.get("synthetic_features", ""),
         shards=lambda w, input: input.get("synthetic_shards", []),
         out_dir=lambda w, output: os.path.dirname(output.prompt),
-    resources:
-        gpu=1,
-        device=DEVICE,
-        torch_threads=TORCH_THREADS,
-    threads: THREADS
-    conda:
-        "../envs/air.yaml"
-    log:
-        f"{LOGS}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
-    benchmark:
-        f"{BENCH}/train_prompts/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
     shell:
-        "python \"$AIR_SCRIPTS/train_prompts.py\" --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} "
+        'python "$AIR_SCRIPTS/train_prompts.py" --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} '
         "--paradigm {wildcards.paradigm} --prompt {wildcards.prompt} --seed {wildcards.seed} "
         "--manifest {input.manifest:q} --features {input.features:q} --text-features {input.text_features:q} "
         "--synthetic={params.synthetic:q} --synthetic-shards {params.shards:q} --device {resources.device:q} "
@@ -58,20 +58,20 @@ rule evaluate:
     output:
         predictions=f"{RUN}/predictions.parquet",
         metrics=f"{RUN}/metrics.parquet",
-    params:
-        clip=to_json(EXP.clip),
-    resources:
-        gpu=1,
-        device=DEVICE,
-        torch_threads=TORCH_THREADS,
-    conda:
-        "../envs/air.yaml"
     log:
         f"{LOGS}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.log",
     benchmark:
         f"{BENCH}/evaluate/{{d}}_{{paradigm}}_{{prompt}}_{{method}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/air.yaml"
+    resources:
+        gpu=1,
+        device=DEVICE,
+        torch_threads=TORCH_THREADS,
+    params:
+        clip=to_json(EXP.clip),
     shell:
-        "python \"$AIR_SCRIPTS/evaluate.py\" --manifest {input.manifest:q} --features {input.features:q} "
+        'python "$AIR_SCRIPTS/evaluate.py" --manifest {input.manifest:q} --features {input.features:q} '
         "--classifier {input.classifier:q} --prompt-file {input.prompt:q} --settings {input.settings:q} "
         "--clip {params.clip:q} --device {resources.device:q} --threads {resources.torch_threads} "
         "--split {input.split:q} --pseudo-labels {input.pseudo_labels:q} --predictions {output.predictions:q} "

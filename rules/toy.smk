@@ -24,17 +24,17 @@ if EXP.toy_world:
         output:
             source=directory(f"{TOY}/source"),
             target=directory(TOY_TARGET),
-        params:
-            world=to_json(TOY_CONFIG["world"]),
-        threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
-        conda:
-            "../envs/air.yaml"
         log:
             f"{LOGS}/toy_world/toy_world.log",
         benchmark:
             f"{BENCH}/toy_world/toy_world.tsv"
+        conda:
+            "../envs/air.yaml"
+        threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
+        params:
+            world=to_json(TOY_CONFIG["world"]),
         shell:
-            "python \"$AIR_SCRIPTS/toy_world.py\" --world {params.world:q} --workers {threads} --source {output.source:q} "
+            'python "$AIR_SCRIPTS/toy_world.py" --world {params.world:q} --workers {threads} --source {output.source:q} '
             "--target {output.target:q} > {log:q} 2>&1"
 
     rule toy_clip:
@@ -46,18 +46,18 @@ if EXP.toy_world:
             checkpoint=f"{TOY}/clip/toy-clip.safetensors",
             history=f"{TOY}/clip/history.parquet",
             summary=f"{TOY}/clip/summary.json",
-        params:
-            clip=to_json(TOY_CONFIG["clip"]),
-            threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
-        threads: TOY_CONFIG["threads"]
-        conda:
-            "../envs/air.yaml"
         log:
             f"{LOGS}/toy_clip/toy_clip.log",
         benchmark:
             f"{BENCH}/toy_clip/toy_clip.tsv"
+        conda:
+            "../envs/air.yaml"
+        threads: TOY_CONFIG["threads"]
+        params:
+            clip=to_json(TOY_CONFIG["clip"]),
+            threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
         shell:
-            "python \"$AIR_SCRIPTS/toy_clip.py\" --clip {params.clip:q} --source {input.source:q} --threads {params.threads} "
+            'python "$AIR_SCRIPTS/toy_clip.py" --clip {params.clip:q} --source {input.source:q} --threads {params.threads} '
             "--model-config {output.model_config:q} --checkpoint {output.checkpoint:q} --history {output.history:q} "
             "--summary {output.summary:q} > {log:q} 2>&1"
 
@@ -69,18 +69,18 @@ if EXP.toy_world:
             vae=directory(f"{TOY}/vae"),
             latents=f"{TOY}/vae_latents.safetensors",
             history=f"{TOY}/vae_history.parquet",
-        params:
-            sd=to_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
-            threads=TOY_CONFIG["threads"],
-        threads: TOY_CONFIG["threads"]
-        conda:
-            "../envs/air.yaml"
         log:
             f"{LOGS}/toy_vae/toy_vae.log",
         benchmark:
             f"{BENCH}/toy_vae/toy_vae.tsv"
+        conda:
+            "../envs/air.yaml"
+        threads: TOY_CONFIG["threads"]
+        params:
+            sd=to_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
+            threads=TOY_CONFIG["threads"],
         shell:
-            "python \"$AIR_SCRIPTS/toy_vae.py\" --sd {params.sd:q} --source {input.source:q} --threads {params.threads} "
+            'python "$AIR_SCRIPTS/toy_vae.py" --sd {params.sd:q} --source {input.source:q} --threads {params.threads} '
             "--vae {output.vae:q} --latents {output.latents:q} --history {output.history:q} > {log:q} 2>&1"
 
     rule toy_sd:
@@ -95,18 +95,18 @@ if EXP.toy_world:
         output:
             pipeline=directory(f"{TOY}/sd"),
             history=f"{TOY}/sd_history.parquet",
-        params:
-            sd=to_json(TOY_CONFIG["sd"]),
-            threads=TOY_CONFIG["threads"],
-        threads: TOY_CONFIG["threads"]
-        conda:
-            "../envs/air.yaml"
         log:
             f"{LOGS}/toy_sd/toy_sd.log",
         benchmark:
             f"{BENCH}/toy_sd/toy_sd.tsv"
+        conda:
+            "../envs/air.yaml"
+        threads: TOY_CONFIG["threads"]
+        params:
+            sd=to_json(TOY_CONFIG["sd"]),
+            threads=TOY_CONFIG["threads"],
         shell:
-            "python \"$AIR_SCRIPTS/toy_sd.py\" --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} "
+            'python "$AIR_SCRIPTS/toy_sd.py" --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} '
             "--latents {input.latents:q} --clip-config {input.clip_config:q} --clip-checkpoint {input.clip_checkpoint:q} "
             "--threads {params.threads} --out {output.pipeline:q} --history {output.history:q} > {log:q} 2>&1"
 
@@ -123,18 +123,18 @@ if EXP.toy_world:
         output:
             table=f"{R}/tables/toy_world_{{d}}.parquet",
             markdown=f"{R}/tables/toy_world_{{d}}.md",
-        params:
-            fusion_lambda=TOY_LAMBDA,
-            lambdas=TOY_CONFIG["report_lambdas"],
-            methods=to_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
-        conda:
-            "../envs/air.yaml"
         log:
             f"{LOGS}/toy_report/{{d}}.log",
         benchmark:
             f"{BENCH}/toy_report/{{d}}.tsv"
+        conda:
+            "../envs/air.yaml"
+        params:
+            fusion_lambda=TOY_LAMBDA,
+            lambdas=TOY_CONFIG["report_lambdas"],
+            methods=to_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
         shell:
-            "python \"$AIR_SCRIPTS/toy_report.py\" --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} "
+            'python "$AIR_SCRIPTS/toy_report.py" --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} '
             "--text-features {input.text_features:q} --synthetic {input.synthetic:q} --metrics {input.metrics:q} "
             "--clip-summary {input.clip_summary:q} --fusion-lambda {params.fusion_lambda} --lambdas {params.lambdas} "
             "--methods {params.methods:q} --table {output.table:q} "

@@ -27,12 +27,10 @@ def tiny_clip():
 def tiny_run(tmp_path_factory):
     """The tiny config run once end to end, shared by every test that reads a finished run: from a checkout
     under a folder with a space, into a results folder named to break an unquoted shell (tests.helpers)."""
-    from tests.helpers import snakemake, tiny_config
-
-    from tests.helpers import HOSTILE_NAME
+    from tests.helpers import HOSTILE_NAME, snakemake, tiny_config
 
     workdir = tmp_path_factory.mktemp("tiny run")
-    config = tiny_config(workdir / HOSTILE_NAME)  # results_dir: read it from the config, never as 'results' 
+    config = tiny_config(workdir / HOSTILE_NAME)  # results_dir: read it from the config, never as 'results'
     proc = snakemake(workdir, config, "--show-failed-logs")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return workdir, config

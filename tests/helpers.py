@@ -54,8 +54,14 @@ def tiny_config(results_dir: Path) -> dict:
     config["generate"].update(images_per_class=3, shards=2, steps=3)
     config["methods"] = {
         "zero_shot": {"base": "zero_shot", "paper_method": "CLIP"},
-        "air_grip": {"pseudo_labels": "grip", "iterations": 2, "epochs": 2, "warmup_epochs": 1,
-                     "fusion_lambda": 1.0, "synthetic_beta": 1.0},
+        "air_grip": {
+            "pseudo_labels": "grip",
+            "iterations": 2,
+            "epochs": 2,
+            "warmup_epochs": 1,
+            "fusion_lambda": 1.0,
+            "synthetic_beta": 1.0,
+        },
     }
     return config
 
@@ -75,6 +81,20 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile()), "--directory", str(workdir),
-           "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile()),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)

@@ -9,21 +9,47 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from air_core.artifacts import (EMBEDDING, PROBS, SCHEMAS, atomic_dir, atomic_path, check_table, column_matrix,
-                                embedding_array, publish, read_table, save_image, to_table, write_table, write_text)
+from air_core.artifacts import (
+    EMBEDDING,
+    PROBS,
+    SCHEMAS,
+    atomic_dir,
+    atomic_path,
+    check_table,
+    column_matrix,
+    embedding_array,
+    publish,
+    read_table,
+    save_image,
+    to_table,
+    write_table,
+    write_text,
+)
 from air_core.checksums import MARKER
 from air_core.results_dir import claim_results_dir
 
-ARROW = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(),
-         "float64": pa.float64(), "bool": pa.bool_()}
+ARROW = {
+    "string": pa.string(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
 
 
 def _dummy(kind: str, n: int = 2):
     """Valid values of a documented column kind."""
     if kind in (EMBEDDING, PROBS):
         return np.arange(n * 3, dtype=np.float64).reshape(n, 3)
-    return {"string": [f"s{i}" for i in range(n)], "int32": np.arange(n), "int64": np.arange(n) + 2**40,
-            "float32": np.linspace(0, 1, n), "float64": np.linspace(0, 1, n), "bool": np.arange(n) % 2 == 0}[kind]
+    return {
+        "string": [f"s{i}" for i in range(n)],
+        "int32": np.arange(n),
+        "int64": np.arange(n) + 2**40,
+        "float32": np.linspace(0, 1, n),
+        "float64": np.linspace(0, 1, n),
+        "bool": np.arange(n) % 2 == 0,
+    }[kind]
 
 
 def test_every_schema_uses_known_kinds_and_builds():
@@ -59,8 +85,13 @@ def test_round_trip_with_an_embedding_column(tmp_path):
 
 def test_round_trip_with_probs_and_scalars(tmp_path):
     probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
-    columns = {"probs": probs, "image_id": ["a", "b"], "split": ["train", "test"],  # any order in, documented out
-               "pred": probs.argmax(1), "confidence": probs.max(1)}
+    columns = {
+        "probs": probs,
+        "image_id": ["a", "b"],
+        "split": ["train", "test"],  # any order in, documented out
+        "pred": probs.argmax(1),
+        "confidence": probs.max(1),
+    }
     write_table("zero_shot", columns, tmp_path / "probs.parquet")
     table = read_table("zero_shot", tmp_path / "probs.parquet")
     assert table.column_names == list(SCHEMAS["zero_shot"])
@@ -198,9 +229,16 @@ def test_save_image_writes_a_png_atomically(tmp_path):
 
 
 def test_pandas_round_trip_keeps_dtypes(tmp_path):
-    frame = pd.DataFrame({"iteration": [0, 0, 1], "image_id": ["a", "b", "a"], "pseudo_label": [1, 0, 1],
-                          "score": [0.5, 0.25, 0.75], "correct": [True, False, True],
-                          "held_out": [False, False, True]})
+    frame = pd.DataFrame(
+        {
+            "iteration": [0, 0, 1],
+            "image_id": ["a", "b", "a"],
+            "pseudo_label": [1, 0, 1],
+            "score": [0.5, 0.25, 0.75],
+            "correct": [True, False, True],
+            "held_out": [False, False, True],
+        }
+    )
     write_table("pseudo_labels", {c: frame[c].to_numpy() for c in frame.columns}, tmp_path / "p.parquet")
     back = read_table("pseudo_labels", tmp_path / "p.parquet").to_pandas()
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
@@ -229,8 +267,13 @@ def test_artifacts_honour_the_umask(tmp_path, umask):
     from safetensors.torch import save_file
 
     results = claim_results_dir(tmp_path / "results")  # the marker and the checksum files as well
-    files = [results / "d" / "data" / "classes.parquet", results / "d" / "grid.png", results / "tables" / "r.md",
-             results / "d" / "run" / "settings.json", results / "d" / "lora" / "w.safetensors"]
+    files = [
+        results / "d" / "data" / "classes.parquet",
+        results / "d" / "grid.png",
+        results / "tables" / "r.md",
+        results / "d" / "run" / "settings.json",
+        results / "d" / "lora" / "w.safetensors",
+    ]
     write_table("classes", {"label": [0], "class_name": ["a"], "slug": ["a"]}, files[0])
     save_image(Image.new("RGB", (2, 2)), files[1])
     write_text("| a |\n", files[2])
@@ -246,8 +289,12 @@ def test_artifacts_honour_the_umask(tmp_path, umask):
         (tmp / "unet").mkdir()
         save_file({"w": torch.zeros(2)}, str(tmp / "unet" / "model.safetensors"))
         (tmp / "model_index.json").write_text("{}")
-    files += [results / "d" / "text_features.safetensors", results / "toy" / "sd" / "unet" / "model.safetensors",
-              results / "toy" / "sd" / "model_index.json", results / MARKER]
+    files += [
+        results / "d" / "text_features.safetensors",
+        results / "toy" / "sd" / "unet" / "model.safetensors",
+        results / "toy" / "sd" / "model_index.json",
+        results / MARKER,
+    ]
     files += sorted((results / ".air").rglob("*.sha256"))
     assert len(files) == 9 + 8
     folders = {p for f in files for p in f.parents if results in p.parents or p == results}

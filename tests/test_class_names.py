@@ -4,7 +4,6 @@ Each collision stops the manifest stage with both names and where each comes fro
 line of the class-name file, a row of the manifest file), for every way a dataset gives names.
 """
 
-import json
 import re
 import runpy
 import sys
@@ -14,9 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from air_core.errors import DatasetError
 from air_core.data.names import check_distinct_names, clip_tokens, read_class_names, slugify
 from air_core.data.readers import read_dataset
+from air_core.errors import DatasetError
 from tests.helpers import source_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,15 +41,21 @@ def _folders(root: Path, folders: list[str]) -> Path:
 def test_folders_whose_names_read_alike_stop_the_manifest(tmp_path):
     # 'a_b' reads as the class 'a b': both folders would share one class name and one synthetic-image folder
     root = _folders(tmp_path / "ds", ["a b", "a_b", "c"])
-    with pytest.raises(DatasetError, match=r"class name 'a b' is given twice: folder 'a b' of .*ds and folder "
-                                           r"'a_b' of .*ds; .*rename one of the two folders.*class_names"):
+    with pytest.raises(
+        DatasetError,
+        match=r"class name 'a b' is given twice: folder 'a b' of .*ds and folder "
+        r"'a_b' of .*ds; .*rename one of the two folders.*class_names",
+    ):
         read_dataset("imagefolder", root)
 
 
 def test_folders_that_differ_only_in_case_stop_the_manifest(tmp_path):
     root = _folders(tmp_path / "ds", ["C0", "c0"])
-    with pytest.raises(DatasetError, match=r"'C0' \(folder 'C0' of .*\) and 'c0' \(folder 'c0' of .*\) are the "
-                                           r"same text to CLIP .*reads both as 'c0'.*identical text features"):
+    with pytest.raises(
+        DatasetError,
+        match=r"'C0' \(folder 'C0' of .*\) and 'c0' \(folder 'c0' of .*\) are the "
+        r"same text to CLIP .*reads both as 'c0'.*identical text features",
+    ):
         read_dataset("imagefolder", root)
 
 
@@ -65,12 +70,15 @@ def test_split_folders_are_checked_as_well(tmp_path):
 # ---------------------------------------------------------------- class-name files
 
 
-@pytest.mark.parametrize("lines, first, second, problem", [
-    (["cat", "dog", "cat"], "cat", "cat", "is given twice"),
-    (["cat", "C0", "dog", "c0"], "C0", "c0", "same text to CLIP"),
-    (["sea  lake", "sea lake"], "sea  lake", "sea lake", "same text to CLIP"),  # spacing is ignored too
-    (["x y", slugify("x y")], "x y", slugify("x y"), "one folder"),      # a name that is another's slug
-])
+@pytest.mark.parametrize(
+    "lines, first, second, problem",
+    [
+        (["cat", "dog", "cat"], "cat", "cat", "is given twice"),
+        (["cat", "C0", "dog", "c0"], "C0", "c0", "same text to CLIP"),
+        (["sea  lake", "sea lake"], "sea  lake", "sea lake", "same text to CLIP"),  # spacing is ignored too
+        (["x y", slugify("x y")], "x y", slugify("x y"), "one folder"),  # a name that is another's slug
+    ],
+)
 def test_class_name_file_collisions_name_both_lines(tmp_path, lines, first, second, problem):
     names_file = tmp_path / "names.txt"
     names_file.write_text("\n\n".join(lines) + "\n")  # blank lines between: line numbers are the file's own
@@ -89,8 +97,9 @@ def test_a_class_name_file_collision_stops_every_layout_that_reads_one(tmp_path)
     _folders(tmp_path / "ds", ["b1", "b2"])
     (tmp_path / "dtd").mkdir()
     for layout, root in (("imagefolder", tmp_path / "ds"), ("dtd", tmp_path / "dtd")):
-        with pytest.raises(DatasetError, match=re.escape(f"{names_file} line 1") + ".*" + re.escape(
-                f"{names_file} line 2")):
+        with pytest.raises(
+            DatasetError, match=re.escape(f"{names_file} line 1") + ".*" + re.escape(f"{names_file} line 2")
+        ):
             read_dataset(layout, root, names_file)
 
 
@@ -117,15 +126,19 @@ def _manifest(tmp_path: Path, labels: list[int], class_names: list[str]) -> Path
 
 def test_manifest_class_name_column_collisions_name_the_rows(tmp_path):
     path = _manifest(tmp_path, [0, 1, 0, 1], ["C0", "c0", "C0", "c0"])
-    with pytest.raises(DatasetError, match=re.escape(f"'C0' ({path} row 1) and 'c0' ({path} row 2)") +
-                       r" are the same text to CLIP.*fix the 'class_name' column"):
+    with pytest.raises(
+        DatasetError,
+        match=re.escape(f"'C0' ({path} row 1) and 'c0' ({path} row 2)")
+        + r" are the same text to CLIP.*fix the 'class_name' column",
+    ):
         read_dataset("manifest_file", path)
 
 
 def test_manifest_one_name_for_two_labels_names_the_rows(tmp_path):
     path = _manifest(tmp_path, [0, 0, 1], ["cat", "cat", "cat"])
-    with pytest.raises(DatasetError, match=re.escape(f"class name 'cat' is given twice: {path} row 1 and "
-                                                     f"{path} row 3")):
+    with pytest.raises(
+        DatasetError, match=re.escape(f"class name 'cat' is given twice: {path} row 1 and {path} row 3")
+    ):
         read_dataset("manifest_file", path)
 
 
@@ -144,9 +157,21 @@ def test_the_manifest_rule_stops_with_one_line_and_writes_nothing(tmp_path, monk
     _folders(tmp_path / "ds", ["a b", "a_b"])
     settings = {"name": "mine", "layout": "imagefolder", "root": str(tmp_path / "ds")}
     out = tmp_path / "out"
-    monkeypatch.setattr(sys, "argv", [
-        "manifest.py", "--source", source_json(settings), "--manifest", str(out / "manifest.parquet"),
-        "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "manifest.py",
+            "--source",
+            source_json(settings),
+            "--manifest",
+            str(out / "manifest.parquet"),
+            "--classes",
+            str(out / "classes.parquet"),
+            "--skipped",
+            str(out / "skipped_images.parquet"),
+        ],
+    )
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
     assert stop.value.code == 1

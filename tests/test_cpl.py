@@ -6,17 +6,27 @@ import numpy as np
 import pytest
 import torch
 
-from air_core.cpl import (candidate_loss, candidate_sets, candidate_weights, cpl_round, fill_pools, inter_instance,
-                          intra_instance, parse_beta)
+from air_core.cpl import (
+    candidate_loss,
+    candidate_sets,
+    candidate_weights,
+    cpl_round,
+    fill_pools,
+    inter_instance,
+    intra_instance,
+    parse_beta,
+)
 
 # Five images, three classes. Per-image max: 0.7, 0.4, 0.5, 0.9, 0.6 -> median 0.6.
-P = np.array([
-    [0.7, 0.2, 0.1],
-    [0.4, 0.35, 0.25],
-    [0.5, 0.3, 0.2],
-    [0.9, 0.05, 0.05],
-    [0.6, 0.1, 0.3],
-])
+P = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.4, 0.35, 0.25],
+        [0.5, 0.3, 0.2],
+        [0.9, 0.05, 0.05],
+        [0.6, 0.1, 0.3],
+    ]
+)
 
 
 def test_parse_beta():
@@ -65,8 +75,7 @@ def test_inter_instance_keeps_images_at_or_above_the_column_quantile():
 
 
 def test_candidates_are_the_intersection_and_may_be_empty():
-    np.testing.assert_array_equal(candidate_sets(P, 50, 0.5),
-                                  [[1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]])
+    np.testing.assert_array_equal(candidate_sets(P, 50, 0.5), [[1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0], [1, 0, 1]])
     # beta = 0.8: images 0 and 2 lose every candidate (they are dropped)
     cand = candidate_sets(P, 50, 0.8)
     np.testing.assert_array_equal(cand, [[0, 0, 0], [0, 1, 0], [0, 0, 0], [1, 0, 0], [0, 0, 1]])

@@ -9,10 +9,10 @@ from PIL import Image
 
 from air_core.artifacts import check_table, to_table
 from air_core.config import ShapesConfig
-from air_core.errors import DatasetError
 from air_core.data.imagefolder import class_table, read_class_names, read_image_folder
 from air_core.data.names import slugify
 from air_core.data.shapes import COLOURS, SHAPES, class_names, write_shapes_dataset
+from air_core.errors import DatasetError
 
 
 def _png(path: Path, value: int = 0) -> Path:
@@ -119,8 +119,9 @@ def test_class_name_file_gives_names_in_sorted_folder_order(tmp_path):
     from_file, names = read_image_folder(root, names_file, test_fraction=0.0)
     assert names == ["forest", "river", "sea or lake"]
     assert from_file.loc[from_file["image_id"].str.startswith("train/Forest/"), "label"].unique().tolist() == [0]
-    assert from_file.loc[from_file["image_id"].str.startswith("train/sea_lake/"), "class_name"].unique().tolist() \
-        == ["sea or lake"]
+    assert from_file.loc[from_file["image_id"].str.startswith("train/sea_lake/"), "class_name"].unique().tolist() == [
+        "sea or lake"
+    ]
 
     from_folders, folder_names = read_image_folder(root, None, test_fraction=0.0)
     assert folder_names == ["Forest", "River", "sea lake"]
@@ -151,19 +152,36 @@ def test_class_name_file_with_wrong_count_names_the_file(tmp_path):
 
 
 def test_split_folders(tmp_path):
-    root = _split_layout(tmp_path / "ds", {
-        "train": {"cat": 3, "dog": 2},
-        "val": {"cat": 1},
-        "test": {"cat": 2, "dog": 1, "eel": 1},  # eel only in test: still a class
-    })
+    root = _split_layout(
+        tmp_path / "ds",
+        {
+            "train": {"cat": 3, "dog": 2},
+            "val": {"cat": 1},
+            "test": {"cat": 2, "dog": 1, "eel": 1},  # eel only in test: still a class
+        },
+    )
     manifest, names = read_image_folder(root, test_fraction=0.9)  # the fraction is unused here
     assert names == ["cat", "dog", "eel"]
     assert manifest.groupby(["split", "class_name"]).size().to_dict() == {
-        ("test", "cat"): 2, ("test", "dog"): 1, ("test", "eel"): 1,
-        ("train", "cat"): 3, ("train", "dog"): 2, ("val", "cat"): 1}
+        ("test", "cat"): 2,
+        ("test", "dog"): 1,
+        ("test", "eel"): 1,
+        ("train", "cat"): 3,
+        ("train", "dog"): 2,
+        ("val", "cat"): 1,
+    }
     assert set(manifest["image_id"]) == {
-        "train/cat/00.png", "train/cat/01.png", "train/cat/02.png", "train/dog/00.png", "train/dog/01.png",
-        "val/cat/00.png", "test/cat/00.png", "test/cat/01.png", "test/dog/00.png", "test/eel/00.png"}
+        "train/cat/00.png",
+        "train/cat/01.png",
+        "train/cat/02.png",
+        "train/dog/00.png",
+        "train/dog/01.png",
+        "val/cat/00.png",
+        "test/cat/00.png",
+        "test/cat/01.png",
+        "test/dog/00.png",
+        "test/eel/00.png",
+    }
     for row in manifest.itertuples():
         assert row.image_id.split("/")[0] == row.split
         assert Path(row.path) == (root / row.image_id).resolve()
@@ -230,8 +248,31 @@ def test_manifest_matches_the_documented_schema(tmp_path):
 
 
 SAFE = re.compile(r"[A-Za-z0-9_-]+")
-TRICKY = ["colt's foot", "colt s foot", "colt_s_foot", "707-320", "707 320", "707/320", "Île de Ré", "Ile de Re",
-          "Ile_de_Re", "a/b", "a_b", "a b", "a-b", "a\\b", "..", ".", "", "class", "_a", "a_", "日本", "Zoë", "Zoe"]
+TRICKY = [
+    "colt's foot",
+    "colt s foot",
+    "colt_s_foot",
+    "707-320",
+    "707 320",
+    "707/320",
+    "Île de Ré",
+    "Ile de Re",
+    "Ile_de_Re",
+    "a/b",
+    "a_b",
+    "a b",
+    "a-b",
+    "a\\b",
+    "..",
+    ".",
+    "",
+    "class",
+    "_a",
+    "a_",
+    "日本",
+    "Zoë",
+    "Zoe",
+]
 
 
 @pytest.mark.parametrize("name", TRICKY)
@@ -243,7 +284,7 @@ def test_slug_is_path_safe(name):
 
 def test_slugs_of_distinct_names_are_distinct():
     slugs = [slugify(n) for n in TRICKY]
-    assert len(set(slugs)) == len(TRICKY), dict(zip(TRICKY, slugs))
+    assert len(set(slugs)) == len(TRICKY), dict(zip(TRICKY, slugs, strict=True))
 
 
 @pytest.mark.parametrize("name", ["rose", "707-320", "Ile_de_Re", "A-b_9", "class"])
@@ -300,7 +341,9 @@ def test_shapes_round_trip_through_the_image_folder_reader(shapes_root):
     manifest, read_names = read_image_folder(root, root / "class_names.txt")
     assert read_names == names
     assert manifest.groupby(["split", "class_name"]).size().to_dict() == {
-        **{("train", n): SMALL.train_per_class for n in names}, **{("test", n): SMALL.test_per_class for n in names}}
+        **{("train", n): SMALL.train_per_class for n in names},
+        **{("test", n): SMALL.test_per_class for n in names},
+    }
     for row in manifest.itertuples():  # the folder of every image is its class
         assert row.image_id.split("/")[1] == names[row.label].replace(" ", "_")
     _, folder_names = read_image_folder(root)  # without the file: '_' -> ' ' gives the same names

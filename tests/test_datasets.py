@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from air_core.data.benchmarks import EUROSAT_FOLDERS
-from air_core.errors import DatasetError
 from air_core.data.readers import LAYOUTS, drop_unreadable, image_problem, read_dataset
+from air_core.errors import DatasetError
 
 NAMES_DIR = Path(__file__).resolve().parents[1] / "config" / "class_names"
 COUNTS = {"train": 2, "val": 1, "test": 1}  # images per class and split in the miniatures
@@ -93,7 +93,7 @@ def _check_manifest(manifest: pd.DataFrame, names: list[str]) -> None:
     assert manifest["image_id"].is_unique
     assert (manifest["class_name"] == [names[i] for i in manifest["label"]]).all()
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in manifest["path"])
-    assert all(i.split("/", 1)[0] == s for i, s in zip(manifest["image_id"], manifest["split"]))
+    assert all(i.split("/", 1)[0] == s for i, s in zip(manifest["image_id"], manifest["split"], strict=True))
 
 
 @pytest.mark.parametrize("layout, n_classes", [("flowers102", 102), ("dtd", 47), ("fgvc_aircraft", 100)])
@@ -132,8 +132,16 @@ def test_resisc45_classes_from_folders(benchmarks):
 
 
 def test_every_layout_is_dispatched(tmp_path):
-    assert set(LAYOUTS) == {"imagefolder", "shapes", "flowers102", "dtd", "fgvc_aircraft", "eurosat", "resisc45",
-                            "manifest_file"}
+    assert set(LAYOUTS) == {
+        "imagefolder",
+        "shapes",
+        "flowers102",
+        "dtd",
+        "fgvc_aircraft",
+        "eurosat",
+        "resisc45",
+        "manifest_file",
+    }
     _put(tmp_path / "ds" / "train" / "a" / "0.png")
     _put(tmp_path / "ds" / "test" / "a" / "0.png")
     (tmp_path / "ds" / "class_names.txt").write_text("alpha\n")
@@ -190,8 +198,14 @@ def test_label_out_of_range_names_file_and_line(tmp_path):
         read_dataset("flowers102", root, names_file)
 
 
-@pytest.mark.parametrize("text, problem", [("x@a.png\n", "expected '<anything>@<image> <label>'"),
-                                           ("x@a.png zero\n", "expected"), ("x@a.png 0\ny@a.png 1\n", "twice")])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("x@a.png\n", "expected '<anything>@<image> <label>'"),
+        ("x@a.png zero\n", "expected"),
+        ("x@a.png 0\ny@a.png 1\n", "twice"),
+    ],
+)
 def test_malformed_split_lines(tmp_path, text, problem):
     root, names_file = _small(tmp_path, "dtd")
     (root / "val.txt").write_text(text)
@@ -255,7 +269,7 @@ def test_unreadable_images_are_skipped_and_reported(tmp_path):
     kept, skipped = drop_unreadable(manifest, names, "skip", "flowers")
     assert len(kept) == len(manifest) - 3 and not set(kept["path"]) & set(skipped["path"])
     assert list(skipped.columns) == ["path", "split", "reason"]
-    reasons = dict(zip(skipped["path"], skipped["reason"]))
+    reasons = dict(zip(skipped["path"], skipped["reason"], strict=True))
     assert reasons[str(gone.resolve())] == "file not found"
     assert reasons[str(garbage.resolve())].startswith("unreadable: ")
     assert reasons[str(truncated.resolve())].startswith("unreadable: ")

@@ -18,8 +18,13 @@ TINY = DiffusionSpec(id="air-tiny-sd")
 
 
 def _sample(pipe, seed=0, **kwargs):
-    out = pipe(["Shapes: red circle"], num_inference_steps=3, generator=torch.Generator().manual_seed(seed),
-               output_type="np", **kwargs)
+    out = pipe(
+        ["Shapes: red circle"],
+        num_inference_steps=3,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+        **kwargs,
+    )
     return out.images[0]
 
 
@@ -74,8 +79,16 @@ def test_lora_refuses_an_empty_training_set():
 
 def _generate(tmp_path, name, batch_size=4, **overrides):
     cfg = dataclasses.replace(GenerateConfig(images_per_class=2, steps=3, resolution=64), **overrides)
-    rows = generate_images(load_pipeline(TINY), [0, 1], ["red circle", "blue star"], ["red_circle", "blue_star"],
-                           "Shapes:", cfg, tmp_path / name, batch_size=batch_size)
+    rows = generate_images(
+        load_pipeline(TINY),
+        [0, 1],
+        ["red circle", "blue star"],
+        ["red_circle", "blue_star"],
+        "Shapes:",
+        cfg,
+        tmp_path / name,
+        batch_size=batch_size,
+    )
     return rows, [np.asarray(Image.open(p)) for p in rows["path"]]
 
 
@@ -85,12 +98,12 @@ def test_same_seed_same_images_other_seed_other_images(tmp_path):
     rows_c, images_c = _generate(tmp_path, "c", seed=1)
     assert rows_a["seed"] == rows_b["seed"] and rows_a["seed"] != rows_c["seed"]
     assert rows_a["prompt"][0] == "Shapes: red circle" and rows_a["image_id"][0] == "red_circle/0000"
-    for a, b, c in zip(images_a, images_b, images_c):
+    for a, b, c in zip(images_a, images_b, images_c, strict=True):
         np.testing.assert_array_equal(a, b)
         assert np.abs(a.astype(int) - c.astype(int)).max() > 0
     # an image's seed depends on (seed, class, index) only: the batching does not change it
     _, images_d = _generate(tmp_path, "d", batch_size=1)
-    for a, d in zip(images_a, images_d):
+    for a, d in zip(images_a, images_d, strict=True):
         assert np.abs(a.astype(int) - d.astype(int)).max() <= 2
 
 

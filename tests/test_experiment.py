@@ -9,8 +9,15 @@ import sys
 import pytest
 import yaml
 
-from air_core.config import (ClipSpec, DatasetConfig, DiffusionSpec, GenerateConfig, LoraTrainConfig, Recipe,
-                             ShapesConfig)
+from air_core.config import (
+    ClipSpec,
+    DatasetConfig,
+    DiffusionSpec,
+    GenerateConfig,
+    LoraTrainConfig,
+    Recipe,
+    ShapesConfig,
+)
 from air_core.config_checks import load_yaml
 from air_core.errors import ConfigError
 from air_core.experiment import GENERATE_JOB_KEYS, expand_sweeps, fill_defaults, load_experiment, schema
@@ -27,8 +34,12 @@ def _node(path: str) -> dict:
 
 # Each typed mirror and the schema node it mirrors; keys of the node that are not its fields are listed.
 MIRRORS = [
-    (ClipSpec, "models.clip", ()), (DiffusionSpec, "models.diffusion", ()), (ShapesConfig, "datasets.*.shapes", ()),
-    (DatasetConfig, "datasets.*", ()), (LoraTrainConfig, "lora", ()), (GenerateConfig, "generate", GENERATE_JOB_KEYS),
+    (ClipSpec, "models.clip", ()),
+    (DiffusionSpec, "models.diffusion", ()),
+    (ShapesConfig, "datasets.*.shapes", ()),
+    (DatasetConfig, "datasets.*", ()),
+    (LoraTrainConfig, "lora", ()),
+    (GenerateConfig, "generate", GENERATE_JOB_KEYS),
     (Recipe, "methods.*", ("paper_method", "paper_row", "paradigms", "prompts", "datasets", "sweep")),
 ]
 
@@ -55,10 +66,11 @@ def test_every_default_in_code_is_the_schemas(cls, path, not_fields):
 
 
 def test_a_sweep_expands_into_named_methods_in_config_order():
-    methods = {"a": {"base": "grip"},
-               "lam": {"base": "cpl", "synthetic_beta": 1.0, "sweep": {"fusion_lambda": [0, 0.3, 1]},
-                       "paradigms": ["ul"]},
-               "both": {"base": "cpl", "sweep": {"fusion_lambda": [0, 1], "synthetic_beta": [0.5, 2]}}}
+    methods = {
+        "a": {"base": "grip"},
+        "lam": {"base": "cpl", "synthetic_beta": 1.0, "sweep": {"fusion_lambda": [0, 0.3, 1]}, "paradigms": ["ul"]},
+        "both": {"base": "cpl", "sweep": {"fusion_lambda": [0, 1], "synthetic_beta": [0.5, 2]}},
+    }
     expanded, origins = expand_sweeps(methods)
     assert list(expanded) == ["a", "lam-0", "lam-0.3", "lam-1", "both-0-0.5", "both-0-2", "both-1-0.5", "both-1-2"]
     assert expanded["lam-0.3"] == {"base": "cpl", "synthetic_beta": 1.0, "fusion_lambda": 0.3, "paradigms": ["ul"]}
@@ -68,8 +80,15 @@ def test_a_sweep_expands_into_named_methods_in_config_order():
 def test_sweep_members_are_methods_that_keep_their_narrowing_and_origin(tmp_path):
     config = tiny_config(tmp_path / "results")
     config["paradigms"] = ["ul", "ssl"]
-    config["methods"]["lam"] = {"base": "grip", "iterations": 1, "epochs": 1, "synthetic_beta": 1.0,
-                                "sweep": {"fusion_lambda": [0, 1]}, "paradigms": ["ul"], "paper_method": "AiR"}
+    config["methods"]["lam"] = {
+        "base": "grip",
+        "iterations": 1,
+        "epochs": 1,
+        "synthetic_beta": 1.0,
+        "sweep": {"fusion_lambda": [0, 1]},
+        "paradigms": ["ul"],
+        "paper_method": "AiR",
+    }
     exp = load_experiment(config)
     assert [m for m in exp.methods if m.startswith("lam")] == ["lam-0", "lam-1"]
     member = exp.methods["lam-1"]
@@ -79,11 +98,14 @@ def test_sweep_members_are_methods_that_keep_their_narrowing_and_origin(tmp_path
     assert "paper_method" not in member.entry  # table names are no recipe key: renaming re-runs nothing
 
 
-@pytest.mark.parametrize("sweep,message", [
-    ({"fusion_lambda": [0, "much"]}, "methods.lam.sweep.fusion_lambda' (value 'much')"),
-    ({"fusion_lambda": 0.3}, "methods.lam.sweep must map recipe keys to non-empty lists"),
-    ({"fusion_lamda": [0, 1]}, "methods.lam.sweep.fusion_lamda' (value 0) is not a setting"),
-])
+@pytest.mark.parametrize(
+    "sweep,message",
+    [
+        ({"fusion_lambda": [0, "much"]}, "methods.lam.sweep.fusion_lambda' (value 'much')"),
+        ({"fusion_lambda": 0.3}, "methods.lam.sweep must map recipe keys to non-empty lists"),
+        ({"fusion_lamda": [0, 1]}, "methods.lam.sweep.fusion_lamda' (value 0) is not a setting"),
+    ],
+)
 def test_a_wrong_sweep_is_a_config_error_naming_the_key(tmp_path, sweep, message):
     config = tiny_config(tmp_path / "results")
     config["methods"]["lam"] = {"base": "grip", "sweep": sweep}
@@ -124,11 +146,19 @@ def test_a_key_written_twice_in_a_yaml_file_is_refused(tmp_path):
 
 
 def test_threads_0_leaves_torch_its_default_and_a_count_fixes_it():
-    code = ("import os; from air_core.jobs import set_threads; set_threads({n}); import torch; "
-            "print(torch.get_num_threads())")
+    code = (
+        "import os; from air_core.jobs import set_threads; set_threads({n}); import torch; "
+        "print(torch.get_num_threads())"
+    )
     for n, expected in ((0, 1), (3, 3)):  # 0: torch's default, as Snakemake's OMP_NUM_THREADS sets it
-        out = subprocess.run([sys.executable, "-c", code.format(n=n)], capture_output=True, text=True, check=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=ROOT).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(n=n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            cwd=ROOT,
+        ).stdout
         assert int(out) == expected
 
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 
 from air_core.config import ClipSpec
 from air_core.encode import encode_images
+from air_core.fitting import make_learner
 from air_core.models.clip import load_clip
 from air_core.text_prompts import TextPromptLearner
 from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, write_model_config
-from air_core.fitting import make_learner
 from benchmarks.prompt_training import built_loss, reference_loss, write_images
 
 # Suffixes of 2 to 10 tokens (name and end token), two of equal length: attention pads the shorter ones.
@@ -80,8 +80,15 @@ def test_shared_prefix_equals_the_cut_sequence_on_the_toy_clip(tmp_path):
     assert_same_as_cut(model, tokenizer, names=["red circle", "blue star", "green square of the dusk"], n_ctx=4)
 
 
-CUSTOM = {"block_type": "custom", "qk_norm": True, "scale_heads": True, "scale_attn_inner": True, "scale_attn": True,
-          "scale_fc": True, "ls_init_value": 0.5}  # open_clip's own Attention with its options
+CUSTOM = {
+    "block_type": "custom",
+    "qk_norm": True,
+    "scale_heads": True,
+    "scale_attn_inner": True,
+    "scale_attn": True,
+    "scale_fc": True,
+    "ls_init_value": 0.5,
+}  # open_clip's own Attention with its options
 
 
 # open_clip's Attention runs only through F.scaled_dot_product_attention in the text tower: its bmm

@@ -2,8 +2,8 @@
 
 import pytest
 
-from air_core.text_prompts import TextPromptLearner
 from air_core.recipes import resolve_recipe
+from air_core.text_prompts import TextPromptLearner
 from benchmarks.gpu_plan import class_names, grid_gpu_hours, run_tflop, startup_hours, text_tokens, trained_images
 
 
@@ -41,7 +41,8 @@ def test_the_grid_costs_text_prompts_by_path_and_counts_startup():
     assert hours["text_shared_prefix_hours"] < hours["text_cut_hours"]
     assert hours["prompt_hours"] == pytest.approx(hours["text_shared_prefix_hours"] + hours["visual_hours"], abs=0.11)
     assert hours["prompt_hours_cut"] - hours["prompt_hours"] == pytest.approx(
-        hours["text_cut_hours"] - hours["text_shared_prefix_hours"], abs=0.11)
+        hours["text_cut_hours"] - hours["text_shared_prefix_hours"], abs=0.11
+    )
     runs = hours["prompt_runs"]
     packed = startup_hours(runs, 10, per_submission_s=3.0, per_job_s=8.0)
     assert packed["packed"] < packed["one_job_per_submission"]

@@ -1,6 +1,5 @@
 """One image decoder for the whole workflow: EXIF orientation applied, high bit depths scaled to 8 bits."""
 
-import io
 import re
 import struct
 import zlib
@@ -41,8 +40,7 @@ def _png_rgb16(pixels: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def _save(image: Image.Image, path: Path, **kwargs) -> Path:
@@ -73,14 +71,17 @@ def test_a_16_bit_png_gives_the_features_of_its_8_bit_version(tmp_path, tiny_cli
     assert np.abs(f16 - f8).max() < 0.05 * np.abs(f8 - fwhite).max()  # nowhere near the clipped white square
 
 
-@pytest.mark.parametrize("mode, values, suffix", [
-    ("I;16", _sixteen_bit, ".png"),
-    ("I;16B", lambda r: _sixteen_bit(r).astype(">u2"), ".tif"),   # big-endian 16-bit TIFF
-    ("I", lambda r: _sixteen_bit(r).astype(np.int32), ".tif"),    # 16-bit data in Pillow's 32-bit mode
-    ("F", lambda r: r.astype(np.float32), ".tif"),                 # floats in 0..1
-    ("F", lambda r: (r * 1000 - 500).astype(np.float32), ".tif"),  # any other range: its own min..max
-    ("I", lambda r: (r * 200_000 - 100_000).astype(np.int32), ".tif"),
-])
+@pytest.mark.parametrize(
+    "mode, values, suffix",
+    [
+        ("I;16", _sixteen_bit, ".png"),
+        ("I;16B", lambda r: _sixteen_bit(r).astype(">u2"), ".tif"),  # big-endian 16-bit TIFF
+        ("I", lambda r: _sixteen_bit(r).astype(np.int32), ".tif"),  # 16-bit data in Pillow's 32-bit mode
+        ("F", lambda r: r.astype(np.float32), ".tif"),  # floats in 0..1
+        ("F", lambda r: (r * 1000 - 500).astype(np.float32), ".tif"),  # any other range: its own min..max
+        ("I", lambda r: (r * 200_000 - 100_000).astype(np.int32), ".tif"),
+    ],
+)
 def test_high_bit_depth_modes_are_scaled_not_clipped(tmp_path, mode, values, suffix):
     data = values(_ramp())
     image = Image.frombytes(mode, (WIDTH, HEIGHT), data.tobytes()) if mode == "I;16B" else Image.fromarray(data)
@@ -115,18 +116,21 @@ def _quadrants() -> Image.Image:
     """A 64x48 image whose corners differ: red top-left, green top-right, blue bottom-left, white bottom-right."""
     image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     image[: HEIGHT // 2, : WIDTH // 2] = (255, 0, 0)
-    image[: HEIGHT // 2, WIDTH // 2:] = (0, 255, 0)
-    image[HEIGHT // 2:, : WIDTH // 2] = (0, 0, 255)
-    image[HEIGHT // 2:, WIDTH // 2:] = (255, 255, 255)
+    image[: HEIGHT // 2, WIDTH // 2 :] = (0, 255, 0)
+    image[HEIGHT // 2 :, : WIDTH // 2] = (0, 0, 255)
+    image[HEIGHT // 2 :, WIDTH // 2 :] = (255, 255, 255)
     return Image.fromarray(image)
 
 
-@pytest.mark.parametrize("orientation, turn", [
-    (1, None),
-    (3, Image.Transpose.ROTATE_180),
-    (6, Image.Transpose.ROTATE_270),  # the camera was turned right: show it rotated 90° clockwise
-    (8, Image.Transpose.ROTATE_90),
-])
+@pytest.mark.parametrize(
+    "orientation, turn",
+    [
+        (1, None),
+        (3, Image.Transpose.ROTATE_180),
+        (6, Image.Transpose.ROTATE_270),  # the camera was turned right: show it rotated 90° clockwise
+        (8, Image.Transpose.ROTATE_90),
+    ],
+)
 def test_an_exif_rotated_jpeg_decodes_to_the_rotated_pixels(tmp_path, orientation, turn):
     stored = _quadrants()
     exif = Image.Exif()

@@ -28,16 +28,30 @@ def shard_config(results_dir: str) -> dict:
     config["seeds"] = [1]
     config["generate"].update(images_per_class=M, shards=SHARDS, steps=4, batch_size=1)
     # tiny.yaml's AiR recipe (prototypes fused, synthetic loss on), one round of one epoch
-    name, recipe = next((n, r) for n, r in config["methods"].items()
-                        if r.get("fusion_lambda", 0) > 0 and r.get("synthetic_beta", 0) > 0)
+    name, recipe = next(
+        (n, r) for n, r in config["methods"].items() if r.get("fusion_lambda", 0) > 0 and r.get("synthetic_beta", 0) > 0
+    )
     config["methods"] = {name: {**recipe, "iterations": 1, "epochs": 1, "warmup_epochs": 0}}
     return config
 
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
     targets = [f"results/shapes/synthetic/{VARIANT}/shard{i}.parquet" for i in range(SHARDS)]
-    return [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            "--profile", str(ROOT / "profiles" / "local"), *args, "--configfile", str(workdir / "config.yaml")]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(ROOT / "profiles" / "local"),
+        *args,
+        "--configfile",
+        str(workdir / "config.yaml"),
+    ]
 
 
 def fingerprint(paths) -> dict:
@@ -48,8 +62,9 @@ def kill_while_a_shard_is_being_generated(workdir: Path, synthetic: Path) -> Non
     """Start the run; SIGKILL snakemake and its jobs once a shard is done and another is half-way."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with open(workdir / "first_run.log", "w") as log:
-        proc = subprocess.Popen(snakemake_cmd(workdir), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_cmd(workdir), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
@@ -72,15 +87,18 @@ def test_killed_generation_leaves_no_false_shard_and_the_rerun_makes_only_the_re
     done = [i for i in range(SHARDS) if (synthetic / f"shard{i}.parquet").exists()]
     half = [i for i in range(SHARDS) if i not in done and (synthetic / f"shard{i}").exists()]
     assert done and half and len(done) < SHARDS
-    kept = fingerprint([synthetic / f"shard{i}.parquet" for i in done] +
-                       [p for i in done for p in sorted((synthetic / f"shard{i}").rglob("*.png"))])
+    kept = fingerprint(
+        [synthetic / f"shard{i}.parquet" for i in done]
+        + [p for i in done for p in sorted((synthetic / f"shard{i}").rglob("*.png"))]
+    )
 
     # The killed snakemake left its lock behind: --unlock, then the rerun redoes the incomplete job only.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     unlock = subprocess.run(snakemake_cmd(tmp_path, "--unlock"), capture_output=True, text=True, env=env)
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    rerun = subprocess.run(snakemake_cmd(tmp_path, "--rerun-incomplete"), capture_output=True, text=True, env=env,
-                           timeout=600)
+    rerun = subprocess.run(
+        snakemake_cmd(tmp_path, "--rerun-incomplete"), capture_output=True, text=True, env=env, timeout=600
+    )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     stats = re.search(r"^generate\s+(\d+)$", rerun.stdout + rerun.stderr, re.MULTILINE)
     assert stats and int(stats.group(1)) == SHARDS - len(done), rerun.stdout + rerun.stderr

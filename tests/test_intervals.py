@@ -29,8 +29,15 @@ def test_paired_difference_known_answer():
     assert cmp.line() == "air_grip \u2212 grip: +4.0 [\u22121.0, +9.0] not distinguishable"
 
 
-@pytest.mark.parametrize("low,high,word", [(0.1, 3.0, "better"), (-3.0, -0.2, "worse"), (-1.0, 2.0, "not distinguishable"),
-                                           (0.0, 2.0, "not distinguishable")])
+@pytest.mark.parametrize(
+    "low,high,word",
+    [
+        (0.1, 3.0, "better"),
+        (-3.0, -0.2, "worse"),
+        (-1.0, 2.0, "not distinguishable"),
+        (0.0, 2.0, "not distinguishable"),
+    ],
+)
 def test_the_verdict_word_follows_the_interval(low, high, word):
     assert verdict(low, high) == word
 

@@ -1,7 +1,6 @@
 """A user's own CSV or Parquet manifest, and the manifest script with its skipped-images table."""
 
 import io
-import json
 import re
 import runpy
 import sys
@@ -12,9 +11,9 @@ import pytest
 from PIL import Image
 
 from air_core.artifacts import read_table
-from air_core.errors import DatasetError
 from air_core.data.manifest_file import read_manifest_file
 from air_core.data.readers import read_dataset
+from air_core.errors import DatasetError
 from tests.helpers import source_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +34,14 @@ def _images(folder: Path, n: int) -> list[str]:
 
 def test_manifest_file_csv_with_splits(tmp_path):
     paths = _images(tmp_path, 4)
-    table = pd.DataFrame({"path": paths, "label": [0, 1, 1, 0], "split": ["train", "val", "test", "test"],
-                          "class_name": ["cat", "dog", "dog", "cat"]})
+    table = pd.DataFrame(
+        {
+            "path": paths,
+            "label": [0, 1, 1, 0],
+            "split": ["train", "val", "test", "test"],
+            "class_name": ["cat", "dog", "dog", "cat"],
+        }
+    )
     table.to_csv(tmp_path / "m.csv", index=False)
     manifest, names = read_dataset("manifest_file", tmp_path / "m.csv")
     assert names == ["cat", "dog"] and manifest["class_name"].tolist() == ["cat", "dog", "dog", "cat"]
@@ -53,19 +58,26 @@ def test_manifest_file_parquet_without_splits_is_seeded_per_class(tmp_path):
     again, _ = read_manifest_file(tmp_path / "m.parquet", names_file, test_fraction=0.3, split_seed=4)
     other, _ = read_manifest_file(tmp_path / "m.parquet", names_file, test_fraction=0.3, split_seed=5)
     assert names == ["cat", "dog"] and first.equals(again)
-    assert first.groupby(["label", "split"]).size().to_dict() == {(0, "test"): 3, (0, "train"): 7,
-                                                                  (1, "test"): 3, (1, "train"): 7}
+    assert first.groupby(["label", "split"]).size().to_dict() == {
+        (0, "test"): 3,
+        (0, "train"): 7,
+        (1, "test"): 3,
+        (1, "train"): 7,
+    }
     assert set(first.loc[first["split"] == "test", "path"]) != set(other.loc[other["split"] == "test", "path"])
 
 
-@pytest.mark.parametrize("columns, problem", [
-    ({"path": ["img/0.png"]}, "no column"),
-    ({"path": ["img/0.png"], "label": [2]}, "out of range"),
-    ({"path": ["img/0.png"], "label": ["x"]}, "not a class index"),
-    ({"path": ["img/0.png", "img/1.png"], "label": [0, 1], "split": ["train", None]}, "have no split"),
-    ({"path": ["img/0.png", "img/1.png"], "label": [0, 1], "split": ["train", "dev"]}, "'dev'"),
-    ({"path": ["img/0.png", "img/0.png"], "label": [0, 1], "split": ["test", "test"]}, "listed twice"),
-])
+@pytest.mark.parametrize(
+    "columns, problem",
+    [
+        ({"path": ["img/0.png"]}, "no column"),
+        ({"path": ["img/0.png"], "label": [2]}, "out of range"),
+        ({"path": ["img/0.png"], "label": ["x"]}, "not a class index"),
+        ({"path": ["img/0.png", "img/1.png"], "label": [0, 1], "split": ["train", None]}, "have no split"),
+        ({"path": ["img/0.png", "img/1.png"], "label": [0, 1], "split": ["train", "dev"]}, "'dev'"),
+        ({"path": ["img/0.png", "img/0.png"], "label": [0, 1], "split": ["test", "test"]}, "listed twice"),
+    ],
+)
 def test_manifest_file_errors_name_the_file(tmp_path, columns, problem):
     _images(tmp_path, 2)
     names_file = tmp_path / "names.txt"
@@ -81,7 +93,8 @@ def test_manifest_file_class_names_problems(tmp_path):
     with pytest.raises(DatasetError, match="no 'class_name' column"):
         read_manifest_file(tmp_path / "m.csv")
     pd.DataFrame({"path": ["img/0.png", "img/1.png"], "label": [0, 0], "class_name": ["cat", "dog"]}).to_csv(
-        tmp_path / "m.csv", index=False)
+        tmp_path / "m.csv", index=False
+    )
     with pytest.raises(DatasetError, match="one to one"):
         read_manifest_file(tmp_path / "m.csv")
     (tmp_path / "m.json").write_text("{}")
@@ -91,13 +104,38 @@ def test_manifest_file_class_names_problems(tmp_path):
 
 def _run_manifest_script(tmp_path: Path, on_unreadable: str, monkeypatch) -> Path:
     """Run workflow_scripts/manifest.py in this process (a subprocess would spend seconds importing torch)."""
-    settings = {"name": "toy", "layout": "imagefolder", "root": str(tmp_path / "ds"), "class_names": None,
-                "description": "", "test_fraction": 0.5, "split_seed": 0, "on_unreadable": on_unreadable,
-                "preset": None, "data_root": None, "cpl": None, "shapes": {}}
+    settings = {
+        "name": "toy",
+        "layout": "imagefolder",
+        "root": str(tmp_path / "ds"),
+        "class_names": None,
+        "description": "",
+        "test_fraction": 0.5,
+        "split_seed": 0,
+        "on_unreadable": on_unreadable,
+        "preset": None,
+        "data_root": None,
+        "cpl": None,
+        "shapes": {},
+    }
     out = tmp_path / on_unreadable
-    monkeypatch.setattr(sys, "argv", [
-        "manifest.py", "--source", source_json(settings), "--manifest", str(out / "manifest.parquet"),
-        "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet"), "--workers", "2"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "manifest.py",
+            "--source",
+            source_json(settings),
+            "--manifest",
+            str(out / "manifest.parquet"),
+            "--classes",
+            str(out / "classes.parquet"),
+            "--skipped",
+            str(out / "skipped_images.parquet"),
+            "--workers",
+            "2",
+        ],
+    )
     runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
     return out
 
@@ -124,15 +162,23 @@ def test_manifest_script_writes_the_skipped_images_table(tmp_path, monkeypatch, 
 # ---------------------------------------------------------------- one image, one split; nothing outside the folder
 
 
-@pytest.mark.parametrize("paths, splits, what", [
-    (["img/0.png", "img/1.png", "img/0.png"], ["train", "test", "test"], "in two splits"),  # evaluated on its training
-    (["img/0.png", "img/1.png", "./img/0.png"], ["train", "test", "train"], "twice in the same split"),
-    (["img/0.png", "img/1.png", "img/../img/0.png"], ["train", "test", "val"], "in two splits"),
-])
+@pytest.mark.parametrize(
+    "paths, splits, what",
+    [
+        (
+            ["img/0.png", "img/1.png", "img/0.png"],
+            ["train", "test", "test"],
+            "in two splits",
+        ),  # evaluated on its training
+        (["img/0.png", "img/1.png", "./img/0.png"], ["train", "test", "train"], "twice in the same split"),
+        (["img/0.png", "img/1.png", "img/../img/0.png"], ["train", "test", "val"], "in two splits"),
+    ],
+)
 def test_an_image_listed_twice_is_an_error_naming_it_and_its_rows(tmp_path, paths, splits, what):
     _images(tmp_path, 2)
     pd.DataFrame({"path": paths, "label": [0, 1, 0], "split": splits, "class_name": ["cat", "dog", "cat"]}).to_csv(
-        tmp_path / "m.csv", index=False)
+        tmp_path / "m.csv", index=False
+    )
     with pytest.raises(DatasetError) as err:
         read_dataset("manifest_file", tmp_path / "m.csv")
     message = str(err.value)
@@ -149,8 +195,14 @@ def _outside_image(tmp_path: Path) -> Path:
 def _manifest_with(tmp_path: Path, third: str) -> Path:
     folder = tmp_path / "ds"
     _images(folder, 2)
-    pd.DataFrame({"path": ["img/0.png", "img/1.png", third], "label": [0, 1, 1], "split": ["train", "test", "train"],
-                  "class_name": ["cat", "dog", "dog"]}).to_csv(folder / "m.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": ["img/0.png", "img/1.png", third],
+            "label": [0, 1, 1],
+            "split": ["train", "test", "train"],
+            "class_name": ["cat", "dog", "dog"],
+        }
+    ).to_csv(folder / "m.csv", index=False)
     return folder / "m.csv"
 
 
@@ -186,9 +238,21 @@ def test_allow_outside_root_reaches_the_reader_from_the_dataset_config(tmp_path,
     def run(allow: bool | None) -> Path:
         settings = {"name": "mine", "layout": "manifest_file", "root": str(path), "allow_outside_root": allow}
         out = tmp_path / f"out_{allow}"
-        monkeypatch.setattr(sys, "argv", [
-            "manifest.py", "--source", source_json(settings), "--manifest", str(out / "manifest.parquet"),
-            "--classes", str(out / "classes.parquet"), "--skipped", str(out / "skipped_images.parquet")])
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "manifest.py",
+                "--source",
+                source_json(settings),
+                "--manifest",
+                str(out / "manifest.parquet"),
+                "--classes",
+                str(out / "classes.parquet"),
+                "--skipped",
+                str(out / "skipped_images.parquet"),
+            ],
+        )
         runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
         return out
 

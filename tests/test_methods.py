@@ -11,8 +11,8 @@ from air_core.encode import encode_images
 from air_core.evaluate import paper_rows, paradigm_metrics, visual_test_features
 from air_core.recipes import resolve_recipe
 from air_core.relabel import most_confident, relabel
-from air_core.run_inputs import TrainingData, real_prototype_rows, training_data
 from air_core.rounds import TrainingResult, train_iterations
+from air_core.run_inputs import TrainingData, real_prototype_rows, training_data
 from air_core.run_outputs import confident_accuracy_columns
 from air_core.visual_prompts import cache_images
 
@@ -34,8 +34,8 @@ def test_fused_relabelling_follows_the_prototypes():
     classes = np.arange(2)
     text_only = relabel(p_text, recipe, 0, classes, 2)
     fused = relabel(p_text + 1.0 * p_hat, recipe, 0, classes, 2)
-    assert dict(zip(text_only.rows, text_only.labels)) == {0: 0, 1: 1, 2: 0}
-    assert dict(zip(fused.rows, fused.labels)) == {0: 1, 1: 1, 2: 0}
+    assert dict(zip(text_only.rows, text_only.labels, strict=True)) == {0: 0, 1: 1, 2: 0}
+    assert dict(zip(fused.rows, fused.labels, strict=True)) == {0: 1, 1: 1, 2: 0}
     np.testing.assert_allclose(fused.scores, [1.25, 1.5, 1.5])
     np.testing.assert_array_equal(fused.targets, np.eye(2)[[1, 1, 0]])
 
@@ -54,14 +54,17 @@ def test_trzsl_relabels_over_unseen_classes_only():
 def test_most_confident_per_class():
     scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])
     rows, labels = most_confident(scores, np.array([2, 5]), per_class=2)
-    assert dict(zip(rows.tolist(), labels.tolist())) == {0: 2, 1: 2, 3: 5}
+    assert dict(zip(rows.tolist(), labels.tolist(), strict=True)) == {0: 2, 1: 2, 3: 5}
 
 
 def test_confident_accuracy_columns():
-    result = TrainingResult(classifier=np.zeros((2, 3)), confident=[
-        {"iteration": 0, "scores": "text", "positions": np.array([0, 1, 2, 3]), "labels": np.array([0, 0, 1, 1])},
-        {"iteration": 0, "scores": "fused", "positions": np.array([0, 3]), "labels": np.array([0, 1])},
-    ])
+    result = TrainingResult(
+        classifier=np.zeros((2, 3)),
+        confident=[
+            {"iteration": 0, "scores": "text", "positions": np.array([0, 1, 2, 3]), "labels": np.array([0, 0, 1, 1])},
+            {"iteration": 0, "scores": "fused", "positions": np.array([0, 3]), "labels": np.array([0, 1])},
+        ],
+    )
     cols = confident_accuracy_columns(result, truth=np.array([0, 1, 1, 1]))
     assert cols == {"iteration": [0, 0], "scores": ["text", "fused"], "n": [4, 2], "accuracy": [75.0, 100.0]}
 
@@ -76,21 +79,37 @@ def test_paradigm_metrics_and_paper_rows():
     assert m["top1"] == pytest.approx(2 * 75 * 50 / 125)
     m = paradigm_metrics(pred, label, np.ones(6, bool), "ul")
     assert m["top1"] == pytest.approx(400 / 6) and np.isnan(m["top1_unseen"])
-    paper = pd.DataFrame({"prompt": ["text", "visual", "text"], "method": ["CoOp", "VPT", "CPL"],
-                          "dataset": "d", "paradigm": "ssl", "top1": [1.0, 2.0, 3.0]})
+    paper = pd.DataFrame(
+        {
+            "prompt": ["text", "visual", "text"],
+            "method": ["CoOp", "VPT", "CPL"],
+            "dataset": "d",
+            "paradigm": "ssl",
+            "top1": [1.0, 2.0, 3.0],
+        }
+    )
     rows = paper_rows(paper, {"coop_vpt": {"text": "CoOp", "visual": "VPT"}, "cpl": "CPL", "mine": None})
-    assert sorted(zip(rows["method"], rows["prompt"], rows["top1"])) == [
-        ("coop_vpt", "text", 1.0), ("coop_vpt", "visual", 2.0), ("cpl", "text", 3.0)]
+    assert sorted(zip(rows["method"], rows["prompt"], rows["top1"], strict=True)) == [
+        ("coop_vpt", "text", 1.0),
+        ("coop_vpt", "visual", 2.0),
+        ("cpl", "text", 3.0),
+    ]
 
 
 def test_real_prototypes_and_trzsl_classes_from_the_split():
     # per class, the unlabeled image with the highest zero-shot p_c
     feats = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.6, 0.8]], np.float32)
     np.testing.assert_array_equal(real_prototype_rows(feats, np.array([1, 2, 3]), np.eye(2), 10.0), [1, 2])
-    manifest = pd.DataFrame({"image_id": list("abcdef"), "label": [0, 1, 2, 0, 1, 2],
-                             "split": ["train"] * 3 + ["test"] * 3})
-    split = pd.DataFrame({"image_id": list("abcdef"), "role": ["labeled", "unlabeled", "unlabeled"] + ["test"] * 3,
-                          "seen": [True, False, False, True, False, False]})
+    manifest = pd.DataFrame(
+        {"image_id": list("abcdef"), "label": [0, 1, 2, 0, 1, 2], "split": ["train"] * 3 + ["test"] * 3}
+    )
+    split = pd.DataFrame(
+        {
+            "image_id": list("abcdef"),
+            "role": ["labeled", "unlabeled", "unlabeled"] + ["test"] * 3,
+            "seen": [True, False, False, True, False, False],
+        }
+    )
     features = pd.DataFrame({"image_id": list("abcdef"), "feature": list(np.eye(6, 3, dtype=np.float32))})
     data, pool = training_data(manifest, split, features, np.eye(3, dtype=np.float32), 10.0, prototypes="real")
     np.testing.assert_array_equal(pool, [0, 1, 2])
@@ -114,11 +133,22 @@ def _easy_problem(n_classes=3, per_class=20, dim=32, seed=0):
 @pytest.mark.parametrize("base", ["fpl", "grip", "cpl"])
 def test_text_prompt_methods_lower_the_loss_and_beat_chance(tiny_clip, base):
     feats, labels, zs = _easy_problem()
-    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
-                        logit_scale=20.0)
-    recipe = resolve_recipe(base, {"base": base, "iterations": 1 if base == "fpl" else 2, "epochs": 15,
-                                   "batch_size": 16, "lr": 0.5, "warmup_epochs": 0, "n_ctx": 4, "top_k": 16,
-                                   "cpl_alpha": 75, "cpl_beta": 0.5})
+    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs, logit_scale=20.0)
+    recipe = resolve_recipe(
+        base,
+        {
+            "base": base,
+            "iterations": 1 if base == "fpl" else 2,
+            "epochs": 15,
+            "batch_size": 16,
+            "lr": 0.5,
+            "warmup_epochs": 0,
+            "n_ctx": 4,
+            "top_k": 16,
+            "cpl_alpha": 75,
+            "cpl_beta": 0.5,
+        },
+    )
     result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["a", "b", "c"], seed=0)
     last = [h for h in result.history if h["iteration"] == result.history[-1]["iteration"]]
     assert last[-1]["loss"] < last[0]["loss"]
@@ -150,15 +180,21 @@ def test_visual_prompt_trains_on_cached_images(tiny_clip, tmp_path, base):
     rng = np.random.default_rng(1)
     given = labels if base == "none" else np.full(len(labels), -1)
     means = np.stack([feats[labels == c].mean(0) for c in range(3)])
-    zs = rng.normal(size=(3, feats.shape[1])) if base == "none" else (
-        means / np.linalg.norm(means, axis=1, keepdims=True) + rng.normal(size=(3, feats.shape[1])) / np.sqrt(32))
+    zs = (
+        rng.normal(size=(3, feats.shape[1]))
+        if base == "none"
+        else (means / np.linalg.norm(means, axis=1, keepdims=True) + rng.normal(size=(3, feats.shape[1])) / np.sqrt(32))
+    )
     zs = (zs / np.linalg.norm(zs, axis=1, keepdims=True)).astype(np.float32)
     data = TrainingData(real_features=feats, given_labels=given, zero_shot_text=zs, logit_scale=20.0)
     data.real_images = cache_images(paths, tiny_clip.preprocess)
-    recipe = resolve_recipe("vpt", {"base": base, "iterations": 2, "epochs": 12, "batch_size": 12, "lr": 0.5,
-                                    "warmup_epochs": 0, "n_ctx": 4})
-    result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["red", "green", "blue"], 0,
-                              prompt="visual")
+    recipe = resolve_recipe(
+        "vpt",
+        {"base": base, "iterations": 2, "epochs": 12, "batch_size": 12, "lr": 0.5, "warmup_epochs": 0, "n_ctx": 4},
+    )
+    result = train_iterations(
+        data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["red", "green", "blue"], 0, prompt="visual"
+    )
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert set(result.prompt) == {"prompt"} and result.prompt["prompt"].shape == (4, 64)
     np.testing.assert_allclose(result.classifier, zs, atol=1e-6)  # the text side is frozen
@@ -169,11 +205,15 @@ def test_visual_prompt_trains_on_cached_images(tiny_clip, tmp_path, base):
 def test_trzsl_run_pseudo_labels_unseen_classes_with_real_prototypes(tiny_clip):
     feats, labels, zs = _easy_problem()
     given = np.where(labels == 0, labels, -1)  # class 0 seen (labeled); classes 1 and 2 unseen
-    data = TrainingData(real_features=feats, given_labels=given, zero_shot_text=zs, logit_scale=20.0,
-                        pseudo_classes=np.array([1, 2]))
+    data = TrainingData(
+        real_features=feats, given_labels=given, zero_shot_text=zs, logit_scale=20.0, pseudo_classes=np.array([1, 2])
+    )
     data.prototypes = feats[real_prototype_rows(feats, np.flatnonzero(given < 0), zs, 20.0)]
-    recipe = resolve_recipe("control", {"base": "grip", "iterations": 2, "epochs": 3, "n_ctx": 4,
-                                        "fusion_lambda": 1.0, "prototypes": "real"}, paradigm="trzsl")
+    recipe = resolve_recipe(
+        "control",
+        {"base": "grip", "iterations": 2, "epochs": 3, "n_ctx": 4, "fusion_lambda": 1.0, "prototypes": "real"},
+        paradigm="trzsl",
+    )
     result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["a", "b", "c"], seed=0)
     for rnd in result.pseudo_labels:
         assert set(rnd["labels"]) <= {1, 2} and (given[rnd["positions"]] == -1).all()
@@ -183,10 +223,27 @@ def test_trzsl_run_pseudo_labels_unseen_classes_with_real_prototypes(tiny_clip):
 
 def test_synthetic_loss_only_trains_on_synthetic_images(tiny_clip):
     feats, labels, zs = _easy_problem()
-    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
-                        logit_scale=20.0, synthetic_features=feats[::4], synthetic_labels=labels[::4])
-    recipe = resolve_recipe("ls", {"base": "grip", "iterations": 1, "epochs": 10, "lr": 0.5, "warmup_epochs": 0,
-                                   "n_ctx": 4, "real_loss": 0.0, "synthetic_beta": 1.0})
+    data = TrainingData(
+        real_features=feats,
+        given_labels=np.full(len(labels), -1),
+        zero_shot_text=zs,
+        logit_scale=20.0,
+        synthetic_features=feats[::4],
+        synthetic_labels=labels[::4],
+    )
+    recipe = resolve_recipe(
+        "ls",
+        {
+            "base": "grip",
+            "iterations": 1,
+            "epochs": 10,
+            "lr": 0.5,
+            "warmup_epochs": 0,
+            "n_ctx": 4,
+            "real_loss": 0.0,
+            "synthetic_beta": 1.0,
+        },
+    )
     result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["a", "b", "c"], seed=0)
     assert all(h["loss_real"] == 0 for h in result.history)
     assert result.history[-1]["loss_synthetic"] < result.history[0]["loss_synthetic"]

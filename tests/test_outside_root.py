@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from air_core.data.benchmarks import EUROSAT_FOLDERS
-from air_core.errors import DatasetError
-from air_core.data.readers import read_dataset
 from air_core.config import DatasetConfig
-from air_core.datasets_config import DataSource
 from air_core.config_checks import schema_errors
+from air_core.data.benchmarks import EUROSAT_FOLDERS
+from air_core.data.readers import read_dataset
+from air_core.datasets_config import DataSource
+from air_core.errors import DatasetError
 from tests.test_datasets import _put, build_eurosat, build_resisc45, build_split_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +37,9 @@ def _refused_then_allowed(layout: str, root: Path, names: Path | None, outside: 
     with pytest.raises(DatasetError) as err:
         read_dataset(layout, root, names, dataset="mine")
     message = str(err.value)
-    assert re.search(rf"mine: \d+ of \d+ images lie outside {re.escape(str(root.resolve()))} \(the dataset root\)",
-                     message), message
+    assert re.search(
+        rf"mine: \d+ of \d+ images lie outside {re.escape(str(root.resolve()))} \(the dataset root\)", message
+    ), message
     assert str(outside.resolve()) in message and "datasets.mine.allow_outside_root: true" in message
     manifest, _ = read_dataset(layout, root, names, allow_outside_root=True, dataset="mine")
     assert any(p.startswith(str(outside.resolve())) for p in manifest["path"])
@@ -128,8 +129,10 @@ def test_allow_outside_root_is_a_documented_boolean_that_defaults_to_false():
     assert key["type"] == "boolean" and key["default"] is False and "symlink" in key["description"]
     assert "allow_outside_root" in (ROOT / "docs" / "datasets.md").read_text()
 
-    base = {"models": {"clip": {"arch": "air-tiny-vit"}, "diffusion": {"id": "air-tiny-sd"}},
-            "methods": {"zero_shot": {"base": "zero_shot"}}}
+    base = {
+        "models": {"clip": {"arch": "air-tiny-vit"}, "diffusion": {"id": "air-tiny-sd"}},
+        "methods": {"zero_shot": {"base": "zero_shot"}},
+    }
     for value, ok in ((True, True), (False, True), ("yes", False)):
         config = {**base, "datasets": {"d": {"layout": "imagefolder", "root": "x", "allow_outside_root": value}}}
         errors = schema_errors(config, schema)

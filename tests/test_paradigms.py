@@ -14,8 +14,12 @@ N_CLASSES, TRAIN, VAL, TEST = 10, 4, 2, 3  # images per class and split
 
 
 def toy_manifest(n_classes: int = N_CLASSES, train: int = TRAIN) -> pd.DataFrame:
-    rows = [(f"{split}/c{label}/{i}.png", label, split) for label in range(n_classes)
-            for split, n in (("train", train), ("val", VAL), ("test", TEST)) for i in range(n)]
+    rows = [
+        (f"{split}/c{label}/{i}.png", label, split)
+        for label in range(n_classes)
+        for split, n in (("train", train), ("val", VAL), ("test", TEST))
+        for i in range(n)
+    ]
     frame = pd.DataFrame(rows, columns=["image_id", "label", "split"])
     return frame.assign(path="/x/" + frame["image_id"], class_name="c" + frame["label"].astype(str))
 
@@ -58,7 +62,8 @@ def test_ssl_is_deterministic_seeded_and_per_class():
     assert first == labeled(make_split(manifest.sample(frac=1.0, random_state=0), "ssl", split_seed=7))  # row order
     # A class's labeled images depend only on its own images: another class growing changes nothing for it.
     extra = manifest.query("label == 3 and split == 'train'").assign(
-        image_id=lambda f: f["image_id"].str.replace(".png", "_extra.png"))
+        image_id=lambda f: f["image_id"].str.replace(".png", "_extra.png")
+    )
     grown = labeled(make_split(pd.concat([manifest, extra], ignore_index=True), "ssl", split_seed=7))
     others = lambda ids: {i for i in ids if "/c3/" not in i}  # noqa: E731
     assert others(grown) == others(first) and len(others(first)) == 2 * (N_CLASSES - 1)
@@ -115,10 +120,11 @@ def test_run_seeds_map_to_the_protocol_split_seeds():
     assert [protocol_split_seed(s) for s in (1, 2, 3)] == [500, 0, 200]
     assert [protocol_split_seed(s) for s in (0, 4, 42)] == [0, 4, 42]
     manifest = toy_manifest()
-    for seed, split_seed in zip((1, 2, 3), PROTOCOL_SPLIT_SEEDS):
+    for seed, split_seed in zip((1, 2, 3), PROTOCOL_SPLIT_SEEDS, strict=True):
         for paradigm in ("ssl", "trzsl"):
             assert make_split(manifest, paradigm, seed=seed).equals(
-                make_split(manifest, paradigm, seed=99, split_seed=split_seed))
+                make_split(manifest, paradigm, seed=99, split_seed=split_seed)
+            )
 
 
 def test_unknown_paradigm_and_too_few_classes():

@@ -40,11 +40,13 @@ def test_synthetic_grid_shows_the_first_usable_images_of_every_class(tmp_path, m
         for index in range(4):
             path = tmp_path / f"{label}_{index}.png"
             Image.new("RGB", (8, 8), (60 * index, 100 * label, 0)).save(path)
-            rows.append({"path": str(path), "label": label, "class_name": f"c{label}", "index": index,
-                         "black": index == 0})
+            rows.append(
+                {"path": str(path), "label": label, "class_name": f"c{label}", "index": index, "black": index == 0}
+            )
     shown = {}
-    monkeypatch.setattr(plots, "image_grid", lambda paths, titles, out, columns, suptitle: shown.update(
-        paths=paths, columns=columns))
+    monkeypatch.setattr(
+        plots, "image_grid", lambda paths, titles, out, columns, suptitle: shown.update(paths=paths, columns=columns)
+    )
     plots.synthetic_grid(pd.DataFrame(rows), 2, tmp_path / "grid.png")
     assert [p.split("/")[-1] for p in shown["paths"]] == ["0_1.png", "0_2.png", "1_1.png", "1_2.png"]
     assert shown["columns"] == 2
@@ -63,11 +65,18 @@ def test_plot_loss_curve_writes_a_png(tmp_path):
 
 def _history(seed, iterations=2, epochs=3):
     n = iterations * epochs
-    return pd.DataFrame({
-        "iteration": np.repeat(np.arange(iterations), epochs), "epoch": np.tile(np.arange(epochs), iterations),
-        "lr": 0.1, "loss_real": np.linspace(2, 1, n), "loss_synthetic": np.linspace(1, 0.5, n),
-        "loss": np.linspace(3, 1.5, n), "train_acc": np.linspace(0.2, 0.8, n), "seed": seed,
-    })
+    return pd.DataFrame(
+        {
+            "iteration": np.repeat(np.arange(iterations), epochs),
+            "epoch": np.tile(np.arange(epochs), iterations),
+            "lr": 0.1,
+            "loss_real": np.linspace(2, 1, n),
+            "loss_synthetic": np.linspace(1, 0.5, n),
+            "loss": np.linspace(3, 1.5, n),
+            "train_acc": np.linspace(0.2, 0.8, n),
+            "seed": seed,
+        }
+    )
 
 
 def test_plot_training_writes_a_png_with_and_without_rounds(tmp_path):
@@ -78,9 +87,15 @@ def test_plot_training_writes_a_png_with_and_without_rounds(tmp_path):
 
 
 def test_plot_pseudo_label_accuracy_writes_a_png(tmp_path):
-    table = pd.DataFrame({"method": ["grip"] * 4 + ["air"] * 4, "scores": ["text"] * 4 + ["fused"] * 4,
-                          "seed": [1, 1, 2, 2] * 2, "iteration": [0, 1] * 4,
-                          "accuracy": [50, 60, 52, 61, 55, 70, 57, np.nan]})  # NaN: no image scored
+    table = pd.DataFrame(
+        {
+            "method": ["grip"] * 4 + ["air"] * 4,
+            "scores": ["text"] * 4 + ["fused"] * 4,
+            "seed": [1, 1, 2, 2] * 2,
+            "iteration": [0, 1] * 4,
+            "accuracy": [50, 60, 52, 61, 55, 70, 57, np.nan],
+        }
+    )  # NaN: no image scored
     plots.plot_pseudo_label_accuracy(table, tmp_path / "fig4.png", "fig. 4")
     plots.plot_pseudo_label_accuracy(table.iloc[0:0], tmp_path / "none.png")
     assert_png(tmp_path / "fig4.png")

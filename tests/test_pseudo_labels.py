@@ -30,12 +30,14 @@ def test_fusion_adds_lambda_times_prototype_probs():
 
 
 def test_top_k_per_class_falls_through_to_next_class():
-    scores = np.array([
-        [0.9, 0.1, 0.0],  # 0: best for class 0
-        [0.8, 0.2, 0.0],  # 1: second for class 0, pushed off -> class 1
-        [0.7, 0.0, 0.3],  # 2: third for class 0, pushed off -> class 2
-        [0.1, 0.8, 0.1],  # 3: best for class 1
-    ])
+    scores = np.array(
+        [
+            [0.9, 0.1, 0.0],  # 0: best for class 0
+            [0.8, 0.2, 0.0],  # 1: second for class 0, pushed off -> class 1
+            [0.7, 0.0, 0.3],  # 2: third for class 0, pushed off -> class 2
+            [0.1, 0.8, 0.1],  # 3: best for class 1
+        ]
+    )
     np.testing.assert_array_equal(top_k_per_class(scores, 1), [0, -1, 2, 1])
     # with K = 2 class 0 keeps images 0 and 1; image 2 falls through to class 2
     np.testing.assert_array_equal(top_k_per_class(scores, 2), [0, 0, 2, 1])
@@ -44,11 +46,13 @@ def test_top_k_per_class_falls_through_to_next_class():
 def test_top_k_per_class_eviction_reoffers_the_evicted_image():
     # image 0 sits on class 0's board until image 1 (higher) evicts it; image 0 then takes its
     # second choice, class 1, and image 2 (weaker for class 1, nothing for class 0) is left out.
-    scores = np.array([
-        [0.6, 0.5],
-        [0.9, 0.1],
-        [0.0, 0.4],
-    ])
+    scores = np.array(
+        [
+            [0.6, 0.5],
+            [0.9, 0.1],
+            [0.0, 0.4],
+        ]
+    )
     np.testing.assert_array_equal(top_k_per_class(scores, 1), [1, 0, -1])
 
 
@@ -63,7 +67,7 @@ def test_top_k_per_class_gives_every_image_at_most_one_label_and_k_per_class():
 def test_ranked_top_k_ranks_within_class():
     scores = np.array([[0.5, 0.1], [0.9, 0.0], [0.2, 0.7], [0.0, 0.8]])
     positions, labels, kept, rank = ranked_top_k(scores, 2)
-    by_pos = dict(zip(positions.tolist(), zip(labels.tolist(), rank.tolist())))
+    by_pos = dict(zip(positions.tolist(), zip(labels.tolist(), rank.tolist(), strict=True), strict=True))
     assert by_pos == {0: (0, 1), 1: (0, 0), 2: (1, 1), 3: (1, 0)}
     np.testing.assert_allclose(kept, scores[positions, labels])
 

@@ -8,11 +8,11 @@ import torch
 from huggingface_hub import constants
 
 from air_core.config import ClipSpec, DiffusionSpec
+from air_core.errors import ModelNotFoundError
+from air_core.experiment import load_experiment
 from air_core.models.availability import clip_problem, diffusion_problem
 from air_core.models.clip import load_clip
 from air_core.models.diffusion import load_pipeline
-from air_core.errors import ModelNotFoundError
-from air_core.experiment import load_experiment
 from air_core.preflight import missing_models
 from tests.fake_hub import SD_ID, add_clip_vit_b_32, add_stable_diffusion
 from tests.helpers import tiny_config
@@ -94,8 +94,14 @@ def test_stable_diffusion_v1_4_loads_by_id_from_the_hub_cache(hub_cache):
     assert [type(b).__name__ for b in pipe.unet.down_blocks] == ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"]
     assert pipe.vae_scale_factor == 8 and pipe.unet.config.layers_per_block == 2
     assert pipe.text_encoder.config.num_hidden_layers == 12
-    image = pipe("Flowers: rose", num_inference_steps=2, height=64, width=64, output_type="np",
-                 generator=torch.Generator().manual_seed(0)).images[0]
+    image = pipe(
+        "Flowers: rose",
+        num_inference_steps=2,
+        height=64,
+        width=64,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
     assert image.shape == (64, 64, 3)
 
 
@@ -131,8 +137,14 @@ def test_workflow_runs_on_the_paper_architectures_and_its_lora_loads_in_plain_di
     row = shard.iloc[0]
     gen = config["generate"]
     assert row["seed"] == image_seed(gen.get("seed", 0), int(row["label"]), int(row["index"]))
-    image = pipe(row["prompt"], num_inference_steps=gen["steps"], guidance_scale=7.5, height=gen["resolution"],
-                 width=gen["resolution"], generator=torch.Generator().manual_seed(int(row["seed"])),
-                 output_type="np").images[0]
+    image = pipe(
+        row["prompt"],
+        num_inference_steps=gen["steps"],
+        guidance_scale=7.5,
+        height=gen["resolution"],
+        width=gen["resolution"],
+        generator=torch.Generator().manual_seed(int(row["seed"])),
+        output_type="np",
+    ).images[0]
     ours = np.asarray(Image.open(row["path"])).astype(int)
     assert np.abs((image * 255).round().astype(int) - ours).max() <= 2

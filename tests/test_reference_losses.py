@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from air_core.fitting import TrainSet, _batch_loss, lr_at, real_batches
 from air_core.real_set import VALIDATION_MIN_K, build_real_set, holdout_keep
 from air_core.recipes import resolve_recipe
 from air_core.relabel import RoundLabels
-from air_core.fitting import TrainSet, _batch_loss, lr_at, real_batches
 
 C, D, SCALE = 4, 8, 10.0
 
@@ -60,15 +60,19 @@ def _round_labels(given, truth, seen, k, cpl=False, seed=1):
     if cpl:  # candidate weights over two allowed classes
         other = rng.choice(allowed, len(unlabeled))
         targets = 0.6 * np.eye(C, dtype=np.float32)[labels] + 0.4 * np.eye(C, dtype=np.float32)[other]
-    return unlabeled, RoundLabels(rows=np.arange(len(unlabeled)), labels=labels, scores=rng.random(len(unlabeled)),
-                                  targets=targets, k=k)
+    return unlabeled, RoundLabels(
+        rows=np.arange(len(unlabeled)), labels=labels, scores=rng.random(len(unlabeled)), targets=targets, k=k
+    )
 
 
 def _project_loss(recipe, paradigm, k=16, cpl=False, synthetic=None):
     """The project's L on one batch holding every training image; returns it with the pieces to check it."""
     feats, truth, given, seen, text = _problem(paradigm)
-    unlabeled, labels = _round_labels(given, truth, seen, k, cpl) if recipe.pseudo_labels != "none" else (
-        np.flatnonzero(given < 0), None)
+    unlabeled, labels = (
+        _round_labels(given, truth, seen, k, cpl)
+        if recipe.pseudo_labels != "none"
+        else (np.flatnonzero(given < 0), None)
+    )
     real, held_out = build_real_set(feats, given, unlabeled, labels, recipe, paradigm, seen, torch.device("cpu"))
     batch = (torch.arange(real.n_labeled), torch.arange(real.n_pseudo))
     syn_idx = None if synthetic is None else torch.arange(len(synthetic.rows))
@@ -109,8 +113,9 @@ def test_trzsl_fpl_grip_weigh_the_unseen_pseudo_labelled_loss_by_seen_over_unsee
     """menghini transductive_zsl/textual_fpl.py:109 balance = |seen| / |unseen|, :117-122 CE_seen + balance *
     CE_unseen, both softmaxes over all classes (training_strategies.py:284-287)."""
     for base in ("fpl", "grip"):
-        loss, logits, lab, y_lab, pseudo, y, *_ = _project_loss(resolve_recipe(base, {"base": base}, paradigm="trzsl"),
-                                                                "trzsl")
+        loss, logits, lab, y_lab, pseudo, y, *_ = _project_loss(
+            resolve_recipe(base, {"base": base}, paradigm="trzsl"), "trzsl"
+        )
         expected = F.cross_entropy(logits[lab], y_lab) + len(lab) / len(pseudo) * F.cross_entropy(logits[pseudo], y)
         torch.testing.assert_close(loss, expected)
 
@@ -162,8 +167,9 @@ def test_air_adds_beta_times_the_synthetic_ce_to_its_base_loss(base, paradigm):
     syn_feats = torch.from_numpy(rng.normal(size=(6, D)).astype(np.float32))
     syn_y = torch.arange(6) % C
     synthetic = TrainSet(inputs=syn_feats, rows=torch.arange(6), labels=syn_y)
-    loss, logits, lab, y_lab, pseudo, y, real, labels, _ = _project_loss(recipe, paradigm, cpl=base == "cpl",
-                                                                         synthetic=synthetic)
+    loss, logits, lab, y_lab, pseudo, y, real, labels, _ = _project_loss(
+        recipe, paradigm, cpl=base == "cpl", synthetic=synthetic
+    )
     text = _problem(paradigm)[4]
     l_s = F.cross_entropy(SCALE * syn_feats @ text.T, syn_y)
     n_l, n_p = len(lab), len(pseudo)
@@ -203,10 +209,16 @@ def test_a_cpl_epoch_is_one_pass_over_the_pseudo_labelled_images_with_a_cycled_l
     given = np.full(n_pool, -1)
     given[:n_lab] = np.arange(n_lab) % C
     unlabeled = np.flatnonzero(given < 0)
-    labels = RoundLabels(rows=np.arange(200), labels=np.arange(200) % C, scores=rng.random(200),
-                         targets=np.eye(C, dtype=np.float32)[np.arange(200) % C], k=50)
-    real, _ = build_real_set(torch.zeros(n_pool, D), given, unlabeled, labels, recipe, "ssl", np.ones(C, bool),
-                             torch.device("cpu"))
+    labels = RoundLabels(
+        rows=np.arange(200),
+        labels=np.arange(200) % C,
+        scores=rng.random(200),
+        targets=np.eye(C, dtype=np.float32)[np.arange(200) % C],
+        k=50,
+    )
+    real, _ = build_real_set(
+        torch.zeros(n_pool, D), given, unlabeled, labels, recipe, "ssl", np.ones(C, bool), torch.device("cpu")
+    )
     assert real.labeled_batch_size == 8  # 64 * 20 / 200 = 6.4, clamped to 8
     batches = real_batches(real, 64, torch.Generator().manual_seed(0))
     assert len(batches) == 200 // 64  # full batches only
@@ -234,7 +246,10 @@ def test_warm_up_ramps_linearly_from_zero_or_stays_constant():
     < warmup runs at lr * e / warmup, then 0.5 * (1 + cos(pi * progress)); the AiR paper: 1e-4 while warming up."""
     linear = resolve_recipe("grip", {"base": "grip"})
     assert [lr_at(e, linear) for e in range(5)] == pytest.approx([0.0, 0.02, 0.04, 0.06, 0.08])
-    assert lr_at(5, linear) == pytest.approx(0.1) and lr_at(77, linear) == pytest.approx(0.05 * (1 + np.cos(np.pi * 72 / 145)))
-    constant = resolve_recipe("paper", {"base": "cpl", "epochs": 150, "lr": 0.1, "warmup_epochs": 5,
-                                        "warmup": "constant"})
+    assert lr_at(5, linear) == pytest.approx(0.1) and lr_at(77, linear) == pytest.approx(
+        0.05 * (1 + np.cos(np.pi * 72 / 145))
+    )
+    constant = resolve_recipe(
+        "paper", {"base": "cpl", "epochs": 150, "lr": 0.1, "warmup_epochs": 5, "warmup": "constant"}
+    )
     assert [lr_at(e, constant) for e in range(5)] == [1e-4] * 5 and lr_at(5, constant) == pytest.approx(0.1)

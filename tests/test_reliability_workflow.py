@@ -6,9 +6,9 @@ scheduler's time limit or a pre-emption would send it): SIGTERM, then SIGKILL, d
 SIGKILL during generate; SIGTERM, then SIGKILL, during train_prompts. After each kill it is resumed
 (``--unlock`` when the kill left the lock behind, ``--rerun-incomplete``). B must end bit-identical to
 A, and no job that finished before a kill may run again; B runs with --cores 1 and A with --cores 2, so
-this also shows that a run's numbers do not depend on the cores Snakemake has. Run C is a copy of finished A with another
-``generate.seed``, killed with SIGTERM during generation and resumed: only generation runs again, and
-every image changes. The dataset's class names are ones that break naive paths.
+this also shows that a run's numbers do not depend on the cores Snakemake has. Run C is a copy of
+finished A with another ``generate.seed``, killed with SIGTERM during generation and resumed: only
+generation runs again, and every image changes. The dataset's class names are ones that break naive paths.
 """
 
 import hashlib
@@ -32,7 +32,7 @@ from PIL import Image
 
 from air_core.artifacts import read_table
 from air_core.data.names import slugify
-from tests.helpers import ROOT, snakefile
+from tests.helpers import snakefile
 
 pytestmark = pytest.mark.workflow
 
@@ -41,8 +41,17 @@ DESCRIPTION = "Things:"
 D = "names"  # the dataset's name in the config, a part of every output path
 RUN = f"{D}/runs/ul/text/air/seed1"
 TARGET = "results/tables/results.parquet"
-STAGES = ["manifest", "encode_real", "zero_shot", "train_lora", "generate", "select", "train_prompts", "evaluate",
-          "aggregate"]  # the target's jobs, one at a time (a chain)
+STAGES = [
+    "manifest",
+    "encode_real",
+    "zero_shot",
+    "train_lora",
+    "generate",
+    "select",
+    "train_prompts",
+    "evaluate",
+    "aggregate",
+]  # the target's jobs, one at a time (a chain)
 SAFE_PART = re.compile(r"^[A-Za-z0-9_.=-]+$")
 
 
@@ -62,16 +71,34 @@ def names_dataset(folder: Path) -> tuple[Path, Path]:
 def names_config(images: Path, class_names: Path) -> dict:
     """Tiny models, one AiR recipe; LoRA, generation and prompt training each last a few seconds of work."""
     return {
-        "results_dir": "results", "device": "cpu", "threads": 2,  # torch threads, whatever --cores gives a job
+        "results_dir": "results",
+        "device": "cpu",
+        "threads": 2,  # torch threads, whatever --cores gives a job
         "models": {"clip": {"arch": "air-tiny-vit", "pretrained": None}, "diffusion": {"id": "air-tiny-sd"}},
-        "datasets": {D: {"layout": "imagefolder", "root": str(images), "class_names": str(class_names),
-                         "description": DESCRIPTION}},
-        "paradigms": ["ul"], "prompts": ["text"], "seeds": [1],
+        "datasets": {
+            D: {
+                "layout": "imagefolder",
+                "root": str(images),
+                "class_names": str(class_names),
+                "description": DESCRIPTION,
+            }
+        },
+        "paradigms": ["ul"],
+        "prompts": ["text"],
+        "seeds": [1],
         "encode": {"batch_size": 64},
         "lora": {"top_k": 2, "steps": 30, "batch_size": 2, "resolution": 64},
         "generate": {"images_per_class": 3, "shards": 1, "steps": 3, "batch_size": 1, "resolution": 64},
-        "methods": {"air": {"base": "grip", "iterations": 2, "epochs": 80, "warmup_epochs": 1,
-                            "fusion_lambda": 1.0, "synthetic_beta": 1.0}},
+        "methods": {
+            "air": {
+                "base": "grip",
+                "iterations": 2,
+                "epochs": 80,
+                "warmup_epochs": 1,
+                "fusion_lambda": 1.0,
+                "synthetic_beta": 1.0,
+            }
+        },
     }
 
 
@@ -80,17 +107,32 @@ CORES = {"b": "1"}
 
 
 def snakemake_cmd(workdir: Path, *args: str, target: str = TARGET) -> list[str]:
-    return [sys.executable, "-m", "snakemake", target, "-s", str(snakefile()), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml"), "--cores", CORES.get(workdir.name, "2"),
-            "--resources", "gpu=1", *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        target,
+        "-s",
+        str(snakefile()),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        CORES.get(workdir.name, "2"),
+        "--resources",
+        "gpu=1",
+        *args,
+    ]
 
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def snakemake(workdir: Path, *args: str, target: str = TARGET) -> str:
-    proc = subprocess.run(snakemake_cmd(workdir, *args, target=target), capture_output=True, text=True, env=ENV,
-                          timeout=900)
+    proc = subprocess.run(
+        snakemake_cmd(workdir, *args, target=target), capture_output=True, text=True, env=ENV, timeout=900
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     return out
@@ -104,9 +146,13 @@ def planned_jobs(out: str) -> dict[str, int]:
 
 def outputs(results: Path, leave_out: tuple[str, ...] = ()) -> list[Path]:
     """The artifacts under ``results`` (not logs, benchmarks or hidden files), less the ``leave_out`` folders."""
-    return sorted(p for p in results.rglob("*") if p.is_file()
-                  and not p.relative_to(results).as_posix().startswith(("logs/", "benchmarks/", ".air/", *leave_out))
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in results.rglob("*")
+        if p.is_file()
+        and not p.relative_to(results).as_posix().startswith(("logs/", "benchmarks/", ".air/", *leave_out))
+        and not p.name.startswith(".")
+    )
 
 
 def fingerprint(paths) -> dict[Path, tuple[int, str]]:
@@ -126,7 +172,8 @@ class Kill:
         if not self.log:
             shard = results / D / "synthetic" / "lora"
             return not (shard / "shard0.parquet").exists() and any(  # a renamed PNG, not a '.0000.png.tmp'
-                not p.name.startswith(".") for p in (shard / "shard0").rglob("*.png"))
+                not p.name.startswith(".") for p in (shard / "shard0").rglob("*.png")
+            )
         log = results / "logs" / self.log
         return log.is_file() and self.text in log.read_text(errors="replace")
 
@@ -149,8 +196,13 @@ def run_and_kill(workdir: Path, kill: Kill, attempt: int, target: str = TARGET) 
     if kill.log:
         (results / "logs" / kill.log).unlink(missing_ok=True)  # an earlier attempt's log would say so too soon
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(snakemake_cmd(workdir, "--rerun-incomplete", target=target), stdout=log,
-                                stderr=subprocess.STDOUT, env=ENV, start_new_session=True)
+        proc = subprocess.Popen(
+            snakemake_cmd(workdir, "--rerun-incomplete", target=target),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=ENV,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 600
         while proc.poll() is None and time.monotonic() < deadline and not kill.under_way(results):
@@ -179,10 +231,16 @@ def interrupted_run(workdir: Path) -> dict:
         record["unlocked"].append(unlock_if_locked(workdir))
         out = run_and_kill(workdir, kill, attempt)
         record["plans"].append(planned_jobs(out))
-        record["killed"].append({"marker_missing": not (results / kill.done_marker).exists(),
-                                 "half_made": [p.relative_to(results).as_posix()
-                                               for p in outputs(results) if p.as_posix().endswith(".png")
-                                               and kill.job_outputs in p.as_posix()]})
+        record["killed"].append(
+            {
+                "marker_missing": not (results / kill.done_marker).exists(),
+                "half_made": [
+                    p.relative_to(results).as_posix()
+                    for p in outputs(results)
+                    if p.as_posix().endswith(".png") and kill.job_outputs in p.as_posix()
+                ],
+            }
+        )
         # every artifact of a job that finished before the kill: it must never be made again
         record["kept"].append(fingerprint(outputs(results, leave_out=(kill.job_outputs,))))
     record["unlocked"].append(unlock_if_locked(workdir))
@@ -198,14 +256,19 @@ def other_seed_run(a: Path, c: Path) -> dict:
     config["generate"]["seed"] = 1
     (c / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
     kept = fingerprint(outputs(c / "results", leave_out=(f"{D}/synthetic/",)))
-    kill = Kill("generate", signal.SIGTERM, f"{D}/synthetic/", SHARD, log=f"generate/{D}_lora_shard0.log",
-                text="generating shard")
+    kill = Kill(
+        "generate",
+        signal.SIGTERM,
+        f"{D}/synthetic/",
+        SHARD,
+        log=f"generate/{D}_lora_shard0.log",
+        text="generating shard",
+    )
     out = run_and_kill(c, kill, 0, target=f"results/{SHARD}")
     killed = not (c / "results" / SHARD).exists()
     unlocked = unlock_if_locked(c)
     resumed = snakemake(c, "--rerun-incomplete", target=f"results/{SHARD}")
-    return {"kept": kept, "plans": [planned_jobs(out), planned_jobs(resumed)], "killed": killed,
-            "unlocked": unlocked}
+    return {"kept": kept, "plans": [planned_jobs(out), planned_jobs(resumed)], "killed": killed, "unlocked": unlocked}
 
 
 @pytest.fixture(scope="module")
@@ -247,13 +310,13 @@ def test_each_kill_landed_while_its_stage_was_running(runs):
 def test_each_resume_plans_only_the_stage_that_was_killed_and_what_follows_it(runs):
     plans = runs["record"]["plans"]
     assert set(plans[0]) == set(STAGES)
-    for kill, plan in zip(KILLS, plans[1:]):
-        assert set(plan) == set(STAGES[STAGES.index(kill.stage):]), (kill.stage, plan)
+    for kill, plan in zip(KILLS, plans[1:], strict=True):
+        assert set(plan) == set(STAGES[STAGES.index(kill.stage) :]), (kill.stage, plan)
     assert all(count == 1 for plan in plans for count in plan.values())
 
 
 def test_no_job_finished_before_a_kill_is_redone(runs):
-    for kill, kept in zip(KILLS, runs["record"]["kept"]):
+    for kill, kept in zip(KILLS, runs["record"]["kept"], strict=True):
         assert kept, kill.stage
         assert fingerprint(kept) == kept, f"artifacts made before the kill during {kill.stage} were rewritten"
 
@@ -292,20 +355,24 @@ def test_interrupted_and_resumed_run_is_bit_identical_to_the_uninterrupted_one(r
     assert [p.relative_to(a) for p in files_a] == [p.relative_to(b) for p in files_b]
     assert any(p.suffix == ".parquet" for p in files_a) and any(p.suffix == ".png" for p in files_a)
     different = []
-    for pa_, pb_ in zip(files_a, files_b):
+    for pa_, pb_ in zip(files_a, files_b, strict=True):
         if pa_.suffix == ".parquet":
             same = _relative_rows(pa_, runs["a"]) == _relative_rows(pb_, runs["b"])
         elif pa_.suffix == ".safetensors":
             same = _tensors_and_metadata(pa_) == _tensors_and_metadata(pb_)
         else:  # PNGs, JSON, Markdown, CSV, HTML: bytes, the run folder left out
-            same = (pa_.read_bytes().replace(bytes(runs["a"].resolve()), b"<run>")
-                    == pb_.read_bytes().replace(bytes(runs["b"].resolve()), b"<run>"))
+            same = pa_.read_bytes().replace(bytes(runs["a"].resolve()), b"<run>") == pb_.read_bytes().replace(
+                bytes(runs["b"].resolve()), b"<run>"
+            )
         if not same:
             different.append(pa_.relative_to(a).as_posix())
     assert not different, different
     # and nothing temporary left behind by the killed writes
-    assert not [p for p in b.rglob(".*") if p.name not in (".snakemake_timestamp", ".air_results.json", ".air")
-                and ".air" not in p.relative_to(b).parts]
+    assert not [
+        p
+        for p in b.rglob(".*")
+        if p.name not in (".snakemake_timestamp", ".air_results.json", ".air") and ".air" not in p.relative_to(b).parts
+    ]
 
 
 def test_another_generate_seed_regenerates_only_the_images_and_changes_every_one(runs):
@@ -317,7 +384,7 @@ def test_another_generate_seed_regenerates_only_the_images_and_changes_every_one
     pngs_a = sorted((runs["a"] / shard).rglob("*.png"))
     pngs_c = sorted((runs["c"] / shard).rglob("*.png"))
     assert [p.relative_to(runs["a"]) for p in pngs_a] == [p.relative_to(runs["c"]) for p in pngs_c]
-    for pa_, pc_ in zip(pngs_a, pngs_c):
+    for pa_, pc_ in zip(pngs_a, pngs_c, strict=True):
         assert np.abs(np.asarray(Image.open(pa_), int) - np.asarray(Image.open(pc_), int)).max() > 0, pa_.name
 
 

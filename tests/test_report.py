@@ -9,19 +9,29 @@ import pandas as pd
 import pytest
 
 from air_core.artifacts import SCHEMAS, read_table
-from air_core.tables import (ablation_row, ablation_table, cell, parse_ablations, results_readme, table1,
-                             write_paper_table)
 from air_core.config import GenerateConfig, LoraTrainConfig, SDVariant
 from air_core.experiment import method_info, method_of
+from air_core.tables import (
+    ablation_row,
+    ablation_table,
+    cell,
+    parse_ablations,
+    results_readme,
+    table1,
+    write_paper_table,
+)
 from tests.helpers import snakemake
 
-VARIANTS = {"lora": SDVariant("lora", LoraTrainConfig(), GenerateConfig()), "base": SDVariant("base", None,
-                                                                                             GenerateConfig())}
+VARIANTS = {
+    "lora": SDVariant("lora", LoraTrainConfig(), GenerateConfig()),
+    "base": SDVariant("base", None, GenerateConfig()),
+}
 
 
 def info(entry: dict) -> dict:
     """A method's entry of Experiment.method_summary(), from its config entry."""
     return method_info(method_of("m", entry), VARIANTS)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATIONS = parse_ablations((ROOT / "config" / "paper" / "paper_ablations.txt").read_text())
@@ -39,15 +49,25 @@ def test_cell_puts_the_paper_number_in_brackets():
 
 
 def test_table1_has_a_row_per_method_and_a_column_per_paradigm_and_dataset():
-    results = _results([("flowers102", "ul", "text", "grip", 70.0, 1.0, 3, 69.8),
-                        ("flowers102", "ssl", "text", "grip", 71.0, 0.5, 3, np.nan),
-                        ("flowers102", "ul", "visual", "grip", 1.0, 0.0, 3, np.nan)])
-    recipes = {"grip": info({"paper_method": "GRIP"}), "mine": info({}),
-               "coop_vpt": info({"base": "none", "paper_method": {"text": "CoOp"}})}
+    results = _results(
+        [
+            ("flowers102", "ul", "text", "grip", 70.0, 1.0, 3, 69.8),
+            ("flowers102", "ssl", "text", "grip", 71.0, 0.5, 3, np.nan),
+            ("flowers102", "ul", "visual", "grip", 1.0, 0.0, 3, np.nan),
+        ]
+    )
+    recipes = {
+        "grip": info({"paper_method": "GRIP"}),
+        "mine": info({}),
+        "coop_vpt": info({"base": "none", "paper_method": {"text": "CoOp"}}),
+    }
     wide = table1(results, "text", ["ssl", "ul"], ["flowers102"], recipes)
     assert list(wide.columns) == ["method", "paper row", "SSL flowers102", "UL flowers102"]
-    assert wide.values.tolist() == [["grip", "GRIP", "71.0 ± 0.5", "70.0 ± 1.0 (69.8)"],
-                                    ["mine", "–", "–", "–"], ["coop_vpt", "CoOp", "–", "–"]]
+    assert wide.values.tolist() == [
+        ["grip", "GRIP", "71.0 ± 0.5", "70.0 ± 1.0 (69.8)"],
+        ["mine", "–", "–", "–"],
+        ["coop_vpt", "CoOp", "–", "–"],
+    ]
     assert table1(results, "visual", ["ul"], ["flowers102"], recipes)["paper row"].tolist() == ["GRIP", "–", "–"]
     narrowed = {**recipes, "mine": info({"prompts": ["text"]})}  # a recipe that never runs with visual prompts
     assert table1(results, "visual", ["ul"], ["flowers102"], narrowed)["method"].tolist() == ["grip", "coop_vpt"]
@@ -59,36 +79,44 @@ def test_shipped_ablations_parse_into_tables_2_and_3():
     assert ABLATIONS["table3"]["lora"].tolist() == [0, 1] and ABLATIONS["table3"]["eurosat"].tolist() == [66.2, 71.4]
 
 
-@pytest.mark.parametrize("recipe,table,row", [
-    ({"pseudo_labels": "grip"}, "table2", "1,0,0"),
-    ({"base": "grip", "fusion_lambda": 1.0}, "table2", "1,1,0"),
-    ({"pseudo_labels": "grip", "fusion_lambda": 1.0, "synthetic_beta": 1.0}, "table2", "1,1,1"),
-    ({"base": "grip", "real_loss": 0.0, "synthetic_beta": 1.0}, "table2", "0,0,1"),
-    ({"pseudo_labels": "grip", "fusion_lambda": 1.0, "prototypes": "real"}, "table2", None),
-    ({"pseudo_labels": "cpl", "synthetic_beta": 1.0, "synthetic": "base"}, "table3", "0"),
-    ({"base": "cpl", "fusion_lambda": 1.0, "synthetic_beta": 1.0}, "table3", "1"),
-    ({"base": "cpl"}, "table3", None),
-    ({"pseudo_labels": "none"}, "table2", None),
-    ({"pseudo_labels": "grip", "paper_row": {"table2": "0,0,1"}}, "table2", "0,0,1"),
-    ({"pseudo_labels": "grip", "paper_row": "table2:0,0,1"}, "table2", "0,0,1"),
-    ({"pseudo_labels": "grip", "paper_row": "table2:0,0,1"}, "table3", None),
-    ({"pseudo_labels": "grip", "paper_row": None, "real_loss": None}, "table2", "1,0,0"),
-])
+@pytest.mark.parametrize(
+    "recipe,table,row",
+    [
+        ({"pseudo_labels": "grip"}, "table2", "1,0,0"),
+        ({"base": "grip", "fusion_lambda": 1.0}, "table2", "1,1,0"),
+        ({"pseudo_labels": "grip", "fusion_lambda": 1.0, "synthetic_beta": 1.0}, "table2", "1,1,1"),
+        ({"base": "grip", "real_loss": 0.0, "synthetic_beta": 1.0}, "table2", "0,0,1"),
+        ({"pseudo_labels": "grip", "fusion_lambda": 1.0, "prototypes": "real"}, "table2", None),
+        ({"pseudo_labels": "cpl", "synthetic_beta": 1.0, "synthetic": "base"}, "table3", "0"),
+        ({"base": "cpl", "fusion_lambda": 1.0, "synthetic_beta": 1.0}, "table3", "1"),
+        ({"base": "cpl"}, "table3", None),
+        ({"pseudo_labels": "none"}, "table2", None),
+        ({"pseudo_labels": "grip", "paper_row": {"table2": "0,0,1"}}, "table2", "0,0,1"),
+        ({"pseudo_labels": "grip", "paper_row": "table2:0,0,1"}, "table2", "0,0,1"),
+        ({"pseudo_labels": "grip", "paper_row": "table2:0,0,1"}, "table3", None),
+        ({"pseudo_labels": "grip", "paper_row": None, "real_loss": None}, "table2", "1,0,0"),
+    ],
+)
 def test_ablation_row_follows_the_explicit_key_else_the_switches(recipe, table, row):
     assert ablation_row(info(recipe), table) == row
 
 
 def test_ablation_table_places_methods_on_paper_rows_with_the_paper_number(tmp_path):
-    results = _results([("dtd", "ul", "text", "grip", 46.5, 0.5, 3, 46.0),
-                        ("dtd", "ul", "text", "air", 52.0, 1.0, 3, np.nan),
-                        ("dtd", "ssl", "text", "air", 60.0, 1.0, 3, np.nan)])  # not UL: not in table 2
-    recipes = {"grip": info({"pseudo_labels": "grip"}),
-               "air": info({"pseudo_labels": "grip", "fusion_lambda": 1.0, "synthetic_beta": 1.0})}
+    results = _results(
+        [
+            ("dtd", "ul", "text", "grip", 46.5, 0.5, 3, 46.0),
+            ("dtd", "ul", "text", "air", 52.0, 1.0, 3, np.nan),
+            ("dtd", "ssl", "text", "air", 60.0, 1.0, 3, np.nan),
+        ]
+    )  # not UL: not in table 2
+    recipes = {
+        "grip": info({"pseudo_labels": "grip"}),
+        "air": info({"pseudo_labels": "grip", "fusion_lambda": 1.0, "synthetic_beta": 1.0}),
+    }
     wide, long = ablation_table(results, recipes, ABLATIONS["table2"], "table2")
     assert list(wide.columns) == ["L_r", "p_hat", "L_s", "method", "dtd", "resisc45", "flowers102"]
     assert wide["method"].tolist() == ["grip", "–", "–", "–", "air"]  # the paper's row order
-    assert wide["dtd"].tolist() == ["46.5 ± 0.5 (46.0)", "– (41.4)", "– (51.4)", "– (50.8)",
-                                    "52.0 ± 1.0 (52.3)"]
+    assert wide["dtd"].tolist() == ["46.5 ± 0.5 (46.0)", "– (41.4)", "– (51.4)", "– (50.8)", "52.0 ± 1.0 (52.3)"]
     assert long["method"].tolist() == ["grip", "air"] and long["paper_top1"].tolist() == [46.0, 52.3]
     paths = write_paper_table(wide, long, "Table 2", tmp_path / "table2")
     assert [p.name for p in paths] == ["table2.md", "table2.csv", "table2.html", "table2.parquet"]
@@ -99,8 +127,10 @@ def test_ablation_table_places_methods_on_paper_rows_with_the_paper_number(tmp_p
 
 
 def test_results_readme_holds_the_docs_trees_the_placeholders_and_every_table():
-    docs = {"docs/artifacts.md": "intro\n```text\n<R>/\n└── a.parquet   table `a`\n```\n",
-            "docs/report.md": "```bash\nsnakemake\n```\n```text\n<R>/\n└── README.md   this index\n```\n"}
+    docs = {
+        "docs/artifacts.md": "intro\n```text\n<R>/\n└── a.parquet   table `a`\n```\n",
+        "docs/report.md": "```bash\nsnakemake\n```\n```text\n<R>/\n└── README.md   this index\n```\n",
+    }
     readme = results_readme(docs, {"dataset": ["flowers102", "dtd"], "seed": [1, 2]})
     assert "└── a.parquet   table `a`" in readme and "└── README.md   this index" in readme
     assert "snakemake" not in readme  # only the trees, not other code blocks
@@ -117,8 +147,20 @@ def test_docs_report_page_names_every_plot_rule():
 
 # The report of a tiny run --------------------------------------------------------------------------
 
-CAPTIONS = ["zero_shot_confusion", "lora_loss", "synthetic", "prototypes", "tsne", "cam", "studies", "pseudo_labels",
-            "training", "table1", "table2", "table3"]  # report/<caption>.rst; a published file's name starts with its caption's
+CAPTIONS = [
+    "zero_shot_confusion",
+    "lora_loss",
+    "synthetic",
+    "prototypes",
+    "tsne",
+    "cam",
+    "studies",
+    "pseudo_labels",
+    "training",
+    "table1",
+    "table2",
+    "table3",
+]  # report/<caption>.rst; a published file's name starts with its caption's
 
 
 def _script_json(html: str, name: str) -> dict:
@@ -137,8 +179,11 @@ def _expected(config: dict) -> dict:
         "4 pseudo-label accuracy": [f"pseudo_labels_{p}_{q}.png" for p, q in runs],
         "5 prompt training": [f"training_{p}_{q}_{m}.png" for p, q in runs for m in methods],
     }
-    tables = {"table 1": [f"table1_{q}.html" for q in config["prompts"]], "table 2": ["table2.html"],
-              "table 3": ["table3.html"]}
+    tables = {
+        "table 1": [f"table1_{q}.html" for q in config["prompts"]],
+        "table 2": ["table2.html"],
+        "table 3": ["table3.html"],
+    }
     return {**{d: per_dataset for d in config["datasets"]}, "paper tables": tables}
 
 
@@ -155,10 +200,13 @@ def built_report(tiny_run):
 def test_report_groups_every_plot_and_table_by_dataset(built_report):
     _, config, html = built_report
     categories = _script_json(html, "categories")
-    found = {cat: {sub: sorted(Path(p).name for p in paths) for sub, paths in subs.items()}
-             for cat, subs in categories.items()}
-    assert found == {cat: {sub: sorted(names) for sub, names in subs.items()}
-                     for cat, subs in _expected(config).items()}
+    found = {
+        cat: {sub: sorted(Path(p).name for p in paths) for sub, paths in subs.items()}
+        for cat, subs in categories.items()
+    }
+    assert found == {
+        cat: {sub: sorted(names) for sub, names in subs.items()} for cat, subs in _expected(config).items()
+    }
 
 
 @pytest.mark.workflow

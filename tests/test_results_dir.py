@@ -14,9 +14,15 @@ from PIL import Image
 from air_core import checksums
 from air_core.artifacts import atomic_dir, atomic_path, publish, read_table, save_image, write_table, write_text
 from air_core.checksums import MARKER
-from air_core.results_dir import (PROJECT, SCHEMA_VERSION, check_results_dir, claim_results_dir, scan_results,
-                                  verify_results)
 from air_core.errors import ConfigError
+from air_core.results_dir import (
+    PROJECT,
+    SCHEMA_VERSION,
+    check_results_dir,
+    claim_results_dir,
+    scan_results,
+    verify_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,11 +87,14 @@ def test_the_checkout_itself_is_refused(tmp_path):
     assert not (checkout / MARKER).exists()
 
 
-@pytest.mark.parametrize("marker, problem", [
-    ({"project": "someone-else", "schema_version": 1}, "belongs to project 'someone-else'"),
-    ({"project": PROJECT, "schema_version": SCHEMA_VERSION + 1}, "newer version of this workflow"),
-    ("{not json", "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "marker, problem",
+    [
+        ({"project": "someone-else", "schema_version": 1}, "belongs to project 'someone-else'"),
+        ({"project": PROJECT, "schema_version": SCHEMA_VERSION + 1}, "newer version of this workflow"),
+        ("{not json", "cannot be read"),
+    ],
+)
 def test_a_foreign_unreadable_or_newer_marker_is_refused(tmp_path, marker, problem):
     results = tmp_path / "results"
     results.mkdir()
@@ -113,8 +122,13 @@ def test_adopt_claims_this_workflows_older_results(tmp_path):
 def test_artifacts_in_a_claimed_folder_get_checksums_in_sha256sum_format(tmp_path):
     results = claim_results_dir(tmp_path / "results")
     outside = tmp_path / "elsewhere"
-    written = [results / "d" / "data" / "classes.parquet", results / "d" / "x.png", results / "tables" / "r.md",
-               results / "d" / "runs" / "settings.json", outside / "classes.parquet"]
+    written = [
+        results / "d" / "data" / "classes.parquet",
+        results / "d" / "x.png",
+        results / "tables" / "r.md",
+        results / "d" / "runs" / "settings.json",
+        outside / "classes.parquet",
+    ]
     for path in (written[0], written[-1]):
         _classes(path)
     save_image(Image.new("RGB", (4, 4), (1, 2, 3)), written[1])
@@ -137,11 +151,23 @@ def test_artifacts_in_a_claimed_folder_get_checksums_in_sha256sum_format(tmp_pat
 def test_a_parquet_file_cut_in_half_with_its_time_kept_is_reported(tmp_path):
     results = claim_results_dir(tmp_path / "results")
     table, intact = results / "tables" / "results.parquet", results / "d" / "data" / "classes.parquet"
-    write_table("results", {"dataset": ["d"], "paradigm": ["ul"], "prompt": ["text"], "method": ["air"],
-                            "top1_mean": [50.0], "top1_std": [1.0], "n_seeds": [2], "paper_top1": [np.nan]}, table)
+    write_table(
+        "results",
+        {
+            "dataset": ["d"],
+            "paradigm": ["ul"],
+            "prompt": ["text"],
+            "method": ["air"],
+            "top1_mean": [50.0],
+            "top1_std": [1.0],
+            "n_seeds": [2],
+            "paper_top1": [np.nan],
+        },
+        table,
+    )
     _classes(intact)
     _cut_in_half_keeping_the_time(table)
-    with pytest.raises(Exception):  # the damage is real: Parquet cannot read it
+    with pytest.raises(Exception):  # noqa: B017  the damage is real: Parquet cannot read it (pyarrow's error class varies)
         read_table("results", table)
     damaged = verify_results(results)
     assert [(d.path, d.rebuild) for d in damaged] == [(table, table)]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from air_core.text_prompts import TextPromptLearner
-from air_core.recipes import resolve_recipe
-from air_core.prototypes import own_class_probs, select_prototypes
 from air_core.fitting import air_loss, lr_at
+from air_core.prototypes import own_class_probs, select_prototypes
+from air_core.recipes import resolve_recipe
 from air_core.rounds import train_iterations
 from air_core.run_inputs import TrainingData
+from air_core.text_prompts import TextPromptLearner
 
 
 def test_select_prototypes_takes_highest_own_class_probability():
@@ -96,10 +96,29 @@ def _easy_problem(clip, n_classes=3, per_class=20, seed=0):
 def test_training_on_real_and_synthetic_features_lowers_loss_and_beats_chance(tiny_clip):
     feats, labels, zs, centres = _easy_problem(tiny_clip)
     protos = (centres / np.linalg.norm(centres, axis=1, keepdims=True)).astype(np.float32)
-    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
-                        logit_scale=20.0, synthetic_features=protos, synthetic_labels=np.arange(3), prototypes=protos)
-    recipe = resolve_recipe("air", dict(pseudo_labels="grip", iterations=2, epochs=15, batch_size=16, lr=0.5,
-                                        warmup_epochs=0, n_ctx=4, fusion_lambda=1.0, synthetic_beta=1.0))
+    data = TrainingData(
+        real_features=feats,
+        given_labels=np.full(len(labels), -1),
+        zero_shot_text=zs,
+        logit_scale=20.0,
+        synthetic_features=protos,
+        synthetic_labels=np.arange(3),
+        prototypes=protos,
+    )
+    recipe = resolve_recipe(
+        "air",
+        dict(
+            pseudo_labels="grip",
+            iterations=2,
+            epochs=15,
+            batch_size=16,
+            lr=0.5,
+            warmup_epochs=0,
+            n_ctx=4,
+            fusion_lambda=1.0,
+            synthetic_beta=1.0,
+        ),
+    )
     result = train_iterations(data, recipe, tiny_clip.model, tiny_clip.tokenizer, ["a", "b", "c"], seed=0)
     last = [h for h in result.history if h["iteration"] == 1]
     assert last[-1]["loss"] < last[0]["loss"]
@@ -127,9 +146,14 @@ def test_zero_shot_base_trains_nothing_even_with_labelled_images(tiny_clip, para
 
 def test_zero_shot_recipe_trains_nothing(tiny_clip):
     feats, labels, zs, _ = _easy_problem(tiny_clip)
-    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs,
-                        logit_scale=20.0)
-    result = train_iterations(data, resolve_recipe("zs", {"pseudo_labels": "none"}), tiny_clip.model, tiny_clip.tokenizer,
-                              ["a", "b", "c"], seed=0)
+    data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs, logit_scale=20.0)
+    result = train_iterations(
+        data,
+        resolve_recipe("zs", {"pseudo_labels": "none"}),
+        tiny_clip.model,
+        tiny_clip.tokenizer,
+        ["a", "b", "c"],
+        seed=0,
+    )
     assert result.history == [] and result.prompt == {}
     np.testing.assert_array_equal(result.classifier, zs)

@@ -3,8 +3,8 @@ runs packed into few submissions; a failed run submitted again without the pack 
 
 import json
 import math
-import re
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -33,7 +33,9 @@ def _first_attempt(resources: dict, threads: int) -> tuple[str, str, str]:
 
 # What profiles/slurm asks sbatch for on a first attempt, read from the profile itself;
 # a rule that the profile does not name gets the default resources.
-FIRST_ATTEMPT = {rule: _first_attempt(res, PROFILE["set-threads"][rule]) for rule, res in PROFILE["set-resources"].items()}
+FIRST_ATTEMPT = {
+    rule: _first_attempt(res, PROFILE["set-threads"][rule]) for rule, res in PROFILE["set-resources"].items()
+}
 DEFAULT = _first_attempt(PROFILE["default-resources"], 1)
 TARGET = "results/tables/results.parquet"  # every stage but the report's plots
 METHOD = "air"
@@ -48,24 +50,49 @@ def small_config(results_dir: str) -> dict:
     config["lora"].update(steps=2, top_k=2)
     config["generate"].update(images_per_class=2, shards=2, steps=2)
     # tiny.yaml's AiR recipe (prototypes fused, synthetic loss on), one round of one epoch
-    recipe = next(r for r in config["methods"].values() if r.get("fusion_lambda", 0) > 0 and r.get("synthetic_beta", 0) > 0)
+    recipe = next(
+        r for r in config["methods"].values() if r.get("fusion_lambda", 0) > 0 and r.get("synthetic_beta", 0) > 0
+    )
     config["methods"] = {METHOD: {**recipe, "iterations": 1, "epochs": 1, "warmup_epochs": 0}}
     return config
 
 
-def run_on_fake_slurm(workdir: Path, slurm: str, env_extra: dict, targets: list, *options: str
-                      ) -> tuple[subprocess.CompletedProcess, list]:
+def run_on_fake_slurm(
+    workdir: Path, slurm: str, env_extra: dict, targets: list, *options: str
+) -> tuple[subprocess.CompletedProcess, list]:
     """Run snakemake --profile profiles/slurm, the stand-in SLURM first on PATH; return the calls it got."""
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(small_config("results")))  # relative to --directory
     subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(workdir / "bin")], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
-    env.update({"PATH": os.pathsep.join([str(workdir / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
-                "FAKE_SLURM_DIR": str(workdir / slurm), "FAKE_SLURM_SYNC": "1", "FAKE_SLURM_ACCOUNTS": "air_test",
-                "SBATCH_ACCOUNT": "air_test", "SBATCH_PARTITION": "short", **env_extra})
-    cmd = [sys.executable, "-m", "snakemake", *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(ROOT / "profiles" / "slurm"), "--slurm-init-seconds-before-status-checks", "1",
-           *options, "--configfile", str(configfile)]
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(workdir / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
+            "FAKE_SLURM_DIR": str(workdir / slurm),
+            "FAKE_SLURM_SYNC": "1",
+            "FAKE_SLURM_ACCOUNTS": "air_test",
+            "SBATCH_ACCOUNT": "air_test",
+            "SBATCH_PARTITION": "short",
+            **env_extra,
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        *options,
+        "--configfile",
+        str(configfile),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     log = workdir / slurm / "calls.jsonl"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -97,8 +124,9 @@ def run_files(workdir: Path, member: str) -> dict[str, int]:
     rule, wildcards = member.split(":")
     w = dict(item.split("=") for item in wildcards.split(","))
     run = workdir / "results" / w["d"] / "runs" / w["paradigm"] / w["prompt"] / w["method"] / f"seed{w['seed']}"
-    names = ["metrics.parquet", "predictions.parquet"] if rule == "evaluate" else ["prompt.safetensors",
-                                                                                  "settings.json"]
+    names = (
+        ["metrics.parquet", "predictions.parquet"] if rule == "evaluate" else ["prompt.safetensors", "settings.json"]
+    )
     return {n: (run / n).stat().st_mtime_ns for n in names if (run / n).exists()}
 
 
@@ -117,7 +145,7 @@ def gpus_run(tmp_path_factory):
     done = {j: run_files(workdir, j) for j in jobs}  # after the failed pack: what its finished members wrote
     again, all_calls = run_on_fake_slurm(workdir, "gpus_run", env, [TARGET])
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-5000:]
-    return workdir, calls, all_calls[len(calls):], done
+    return workdir, calls, all_calls[len(calls) :], done
 
 
 def test_workflow_finishes_through_the_queue(gpus_run):
@@ -129,15 +157,20 @@ def test_heavy_rules_are_submitted_and_cheap_rules_run_locally(gpus_run):
     workdir, calls, _, _ = gpus_run
     submitted = {rule for rule, *_ in submissions(calls)}
     assert submitted == GPU_RULES - PACKED | {"zero_shot", "pack"}
-    assert {"draw_shapes", "manifest", "aggregate"} <= {p.parent.name for p in (workdir / "results" / "logs").rglob(
-        "*.log")}  # they ran, here
+    assert {"draw_shapes", "manifest", "aggregate"} <= {
+        p.parent.name for p in (workdir / "results" / "logs").rglob("*.log")
+    }  # they ran, here
 
 
 def test_diffusion_runs_once_per_dataset_and_generation_once_per_shard(gpus_run):
     _, calls, _, _ = gpus_run
     rules = [rule for rule, *_ in submissions(calls)]
-    assert {r: rules.count(r) for r in GPU_RULES - PACKED} == {"encode_real": 1, "train_lora": 2, "generate": 2,
-                                                               "select": 1}
+    assert {r: rules.count(r) for r in GPU_RULES - PACKED} == {
+        "encode_real": 1,
+        "train_lora": 2,
+        "generate": 2,
+        "select": 1,
+    }
     shards = sorted(f["--comment"] for r, f, _ in submissions(calls) if r == "generate")
     assert shards == ["rule_generate_wildcards_shapes_lora_0", "rule_generate_wildcards_shapes_lora_1"]
 
@@ -162,8 +195,11 @@ def test_each_submission_asks_for_its_gpu_memory_time_and_cpus(gpus_run):
         if rule == "pack":  # its runs' largest memory and CPUs, the sum of their times; one GPU
             n_runs = len({job.split(":")[1] for job in jobs})
             per_job = [FIRST_ATTEMPT[job.split(":")[0]] for job in jobs]
-            expected = (max(m for m, _, _ in per_job), str(sum(int(t) for _, t, _ in per_job)),
-                        max(c for _, _, c in per_job))
+            expected = (
+                max(m for m, _, _ in per_job),
+                str(sum(int(t) for _, t, _ in per_job)),
+                max(c for _, _, c in per_job),
+            )
             assert n_runs <= RUNS_PER_PACK
         elif rule in seen:  # a retry; see the next test
             continue
@@ -210,8 +246,14 @@ def test_job_steps_run_under_srun_with_their_gpu(gpus_run):
 def test_gres_mode_asks_for_the_gpu_with_gres_and_its_model(gpus_run):
     workdir, *_ = gpus_run  # encode_real again, and one run after it (a pack of one)
     run = f"results/shapes/runs/ul/text/{METHOD}/seed1/metrics.parquet"
-    proc, calls = run_on_fake_slurm(workdir, "gres_run", {"AIR_SLURM_GPU": "gres", "AIR_SLURM_GPU_MODEL": "h100"},
-                                    ["results/shapes/features/real.parquet", run], "--forcerun", "encode_real")
+    proc, calls = run_on_fake_slurm(
+        workdir,
+        "gres_run",
+        {"AIR_SLURM_GPU": "gres", "AIR_SLURM_GPU_MODEL": "h100"},
+        ["results/shapes/features/real.parquet", run],
+        "--forcerun",
+        "encode_real",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     asked = {rule: flags for rule, flags, _ in submissions(calls)}
     assert {"encode_real", "train_prompts"} <= set(asked) or {"encode_real", "pack"} <= set(asked)
@@ -220,7 +262,9 @@ def test_gres_mode_asks_for_the_gpu_with_gres_and_its_model(gpus_run):
         assert flags["--gres"] == "gpu:h100:1" and "--gpus" not in flags
         assert flags["--partition"] == "short"  # no AIR_SLURM_GPU_PARTITION: every job in SBATCH_PARTITION
     pack = asked.get("pack", asked.get("train_prompts"))
-    assert pack["--time"] == str(int(FIRST_ATTEMPT["train_prompts"][1]) + int(FIRST_ATTEMPT["evaluate"][1]))  # in series
+    assert pack["--time"] == str(
+        int(FIRST_ATTEMPT["train_prompts"][1]) + int(FIRST_ATTEMPT["evaluate"][1])
+    )  # in series
     assert all("--gpus" not in c["flags"] for c in calls if c["cmd"] == "srun")  # steps use the allocation's GRES
 
 
@@ -252,8 +296,21 @@ def paper_config_two_datasets(tmp_path_factory) -> Path:
 
 
 def dry_run(workdir: Path, *args: str) -> dict[str, int]:
-    cmd = [sys.executable, "-m", "snakemake", *args, "-n", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(ROOT / "profiles" / "slurm"), "--configfile", str(workdir / "config.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *args,
+        "-n",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(ROOT / "profiles" / "slurm"),
+        "--configfile",
+        str(workdir / "config.yaml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return job_counts(proc.stdout + proc.stderr)

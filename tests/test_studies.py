@@ -15,22 +15,58 @@ from air_core.study_plots import sweep_panels, variant_points
 from tests.helpers import ROOT
 
 METHODS = {
-    "cpl": {"base": "cpl", "sweep_of": None, "sweep": {}, "prototypes": "synthetic", "fuses": False,
-            "synthetic_loss": False, "synthetic": "lora", "lora": True},
-    **{f"lam-{v}": {"base": "cpl", "sweep_of": "lam", "sweep": {"fusion_lambda": v}, "prototypes": "synthetic",
-                    "fuses": v > 0, "synthetic_loss": True, "synthetic": "lora", "lora": True} for v in (1, 0, 0.3)},
-    "air": {"base": "cpl", "sweep_of": None, "sweep": {}, "prototypes": "synthetic", "fuses": True,
-            "synthetic_loss": True, "synthetic": "lora", "lora": True},
-    "plain": {"base": "cpl", "sweep_of": None, "sweep": {}, "prototypes": "synthetic", "fuses": True,
-              "synthetic_loss": True, "synthetic": "base", "lora": False},
+    "cpl": {
+        "base": "cpl",
+        "sweep_of": None,
+        "sweep": {},
+        "prototypes": "synthetic",
+        "fuses": False,
+        "synthetic_loss": False,
+        "synthetic": "lora",
+        "lora": True,
+    },
+    **{
+        f"lam-{v}": {
+            "base": "cpl",
+            "sweep_of": "lam",
+            "sweep": {"fusion_lambda": v},
+            "prototypes": "synthetic",
+            "fuses": v > 0,
+            "synthetic_loss": True,
+            "synthetic": "lora",
+            "lora": True,
+        }
+        for v in (1, 0, 0.3)
+    },
+    "air": {
+        "base": "cpl",
+        "sweep_of": None,
+        "sweep": {},
+        "prototypes": "synthetic",
+        "fuses": True,
+        "synthetic_loss": True,
+        "synthetic": "lora",
+        "lora": True,
+    },
+    "plain": {
+        "base": "cpl",
+        "sweep_of": None,
+        "sweep": {},
+        "prototypes": "synthetic",
+        "fuses": True,
+        "synthetic_loss": True,
+        "synthetic": "base",
+        "lora": False,
+    },
 }
 
 
 def _results() -> pd.DataFrame:
     rows = [("d", "ul", "text", m, float(10 + i), 1.0, 3, np.nan) for i, m in enumerate(METHODS)]
     rows.append(("d", "ssl", "text", "lam-0", 99.0, 0.0, 3, np.nan))  # another paradigm: not in the figure
-    return pd.DataFrame(rows, columns=["dataset", "paradigm", "prompt", "method", "top1_mean", "top1_std",
-                                       "n_seeds", "paper_top1"])
+    return pd.DataFrame(
+        rows, columns=["dataset", "paradigm", "prompt", "method", "top1_mean", "top1_std", "n_seeds", "paper_top1"]
+    )
 
 
 def test_sweep_panels_order_the_values_and_take_the_ul_text_runs():
@@ -45,16 +81,31 @@ def test_the_studies_figure_is_drawn_from_the_runs_metrics_without_torch(tmp_pat
     paths = []
     for i, method in enumerate(METHODS):  # two seeds of every method on UL/text, as rule plot_studies reads them
         for seed in (1, 2):
-            metrics = pd.DataFrame([{"dataset": "d", "paradigm": "ul", "prompt": "text", "method": method, "seed": seed,
-                                     "top1": 10.0 + i + seed, "top1_seen": 10.0 + i + seed, "top1_unseen": np.nan,
-                                     "pseudo_label_acc": np.nan, "n_test": 30}])
+            metrics = pd.DataFrame(
+                [
+                    {
+                        "dataset": "d",
+                        "paradigm": "ul",
+                        "prompt": "text",
+                        "method": method,
+                        "seed": seed,
+                        "top1": 10.0 + i + seed,
+                        "top1_seen": 10.0 + i + seed,
+                        "top1_unseen": np.nan,
+                        "pseudo_label_acc": np.nan,
+                        "n_test": 30,
+                    }
+                ]
+            )
             paths.append(str(tmp_path / f"{method}_{seed}.parquet"))
             write_frame("metrics", metrics, paths[-1])
     out = tmp_path / "studies.png"
-    code = ("import sys, json; from air_core.stages.report import plot_studies; "
-            f"plot_studies({paths!r}, json.loads({json.dumps(json.dumps(METHODS))}), "
-            f"{str(ROOT / 'config/paper/paper_table1.csv')!r}, {str(ROOT / 'config/paper/paper_ablations.txt')!r}, "
-            f"'d', {str(out)!r}); print('torch' in sys.modules)")
+    code = (
+        "import sys, json; from air_core.stages.report import plot_studies; "
+        f"plot_studies({paths!r}, json.loads({json.dumps(json.dumps(METHODS))}), "
+        f"{str(ROOT / 'config/paper/paper_table1.csv')!r}, {str(ROOT / 'config/paper/paper_ablations.txt')!r}, "
+        f"'d', {str(out)!r}); print('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("False") and out.stat().st_size > 1000

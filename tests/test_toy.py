@@ -18,8 +18,14 @@ from air_core.models.clip import load_clip
 from air_core.models.diffusion import load_pipeline
 from air_core.models.tokenizer import build_clip_tokenizer
 from air_core.toy.clip_pretrain import ToyClipConfig, build_clip, pretrain_clip, save_clip, write_model_config
-from air_core.toy.report import (agreement, comparison_pairs, comparison_rows, lambda_rows, pseudo_label_rows,
-                                 to_markdown)
+from air_core.toy.report import (
+    agreement,
+    comparison_pairs,
+    comparison_rows,
+    lambda_rows,
+    pseudo_label_rows,
+    to_markdown,
+)
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, pretrain_vae, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.text_encoder import open_clip_hidden_states, to_clip_text_model
@@ -27,10 +33,18 @@ from air_core.toy.world import WorldConfig, load_image_folder, write_source, wri
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("red circle", "blue cross", "yellow star")
-WORLD = WorldConfig(shapes=("circle", "cross", "star"), colours=("red", "blue", "yellow"), source_per_class=3,
-                    source_test_per_class=1, target_classes=CLASSES, target_train_per_class=4, target_test_per_class=2)
-TINY_CLIP = ToyClipConfig(steps=2, batch_size=8, warmup_steps=1, embed_dim=16, image_width=8, text_width=16,
-                          text_heads=2, text_layers=1)
+WORLD = WorldConfig(
+    shapes=("circle", "cross", "star"),
+    colours=("red", "blue", "yellow"),
+    source_per_class=3,
+    source_test_per_class=1,
+    target_classes=CLASSES,
+    target_train_per_class=4,
+    target_test_per_class=2,
+)
+TINY_CLIP = ToyClipConfig(
+    steps=2, batch_size=8, warmup_steps=1, embed_dim=16, image_width=8, text_width=16, text_heads=2, text_layers=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +100,16 @@ def test_text_encoder_conversion_gives_open_clips_hidden_states(tmp_path):
     encoder = to_clip_text_model(model)
     assert encoder.config.hidden_act == "gelu" and encoder.config.max_position_embeddings == 16
     captions = ["Shapes: red circle", "a photo of a yellow star", ""]
-    sd_tokens = build_clip_tokenizer(16)(captions, padding="max_length", max_length=16, truncation=True,
-                                          return_tensors="pt").input_ids
+    sd_tokens = build_clip_tokenizer(16)(
+        captions, padding="max_length", max_length=16, truncation=True, return_tensors="pt"
+    ).input_ids
     oc_tokens = open_clip_tokenizer(captions)
     assert torch.equal(sd_tokens[oc_tokens > 0], oc_tokens[oc_tokens > 0])  # same ids, only the padding differs
     with torch.no_grad():
         for tokens in (sd_tokens, oc_tokens):
-            torch.testing.assert_close(encoder(tokens).last_hidden_state, open_clip_hidden_states(model, tokens),
-                                       rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(
+                encoder(tokens).last_hidden_state, open_clip_hidden_states(model, tokens), rtol=1e-5, atol=1e-5
+            )
 
 
 def test_toy_clip_pretrains_saves_and_reloads_through_load_clip(world, toy_clip):
@@ -110,26 +126,42 @@ def toy_sd(world, toy_clip):
     """A tiny toy SD pretrained for 2 + 2 steps and saved: (pipeline in memory, its folder, VAE and UNet losses)."""
     model, _ = toy_clip
     images, labels, names = load_image_folder(world / "source")
-    cfg = ToySdConfig(vae_steps=2, vae_batch_size=4, unet_steps=2, unet_batch_size=4, vae_channels=(8, 8, 8),
-                      unet_channels=(16, 16), unet_images_per_class=2)
+    cfg = ToySdConfig(
+        vae_steps=2,
+        vae_batch_size=4,
+        unet_steps=2,
+        unet_batch_size=4,
+        vae_channels=(8, 8, 8),
+        unet_channels=(16, 16),
+        unet_images_per_class=2,
+    )
     vae, mean, std, latent_labels, vae_history = pretrain_vae(images, labels, cfg)
     assert mean.shape == std.shape == (2 * 9, 8, 8, 8) and sorted(latent_labels) == sorted(list(range(9)) * 2)
-    pipe, history = pretrain_sd(vae, mean, std, latent_labels, names, to_clip_text_model(model),
-                                build_clip_tokenizer(16), cfg)
+    pipe, history = pretrain_sd(
+        vae, mean, std, latent_labels, names, to_clip_text_model(model), build_clip_tokenizer(16), cfg
+    )
     save_folder(pipe, world / "sd")
     return pipe, world / "sd", vae_history + history
 
 
 def _toy_sample(pipe) -> np.ndarray:
-    return pipe("Shapes: red circle", num_inference_steps=2, height=32, width=32, output_type="np",
-                generator=torch.Generator().manual_seed(0)).images[0]
+    return pipe(
+        "Shapes: red circle",
+        num_inference_steps=2,
+        height=32,
+        width=32,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
 
 
 def test_toy_histories_are_documented_tables_where_the_rules_write_them(toy_clip, toy_sd, tmp_path):
     from air_core.artifacts import read_table, schema_for_path, write_table
 
-    for name, history, where in (("toy_clip_history", toy_clip[1], "toy/clip/history.parquet"),
-                                 ("toy_sd_history", toy_sd[2], "toy/sd_history.parquet")):
+    for name, history, where in (
+        ("toy_clip_history", toy_clip[1], "toy/clip/history.parquet"),
+        ("toy_sd_history", toy_sd[2], "toy/sd_history.parquet"),
+    ):
         path = tmp_path / where
         write_table(name, {c: [h[c] for h in history] for c in history[0]}, path)
         assert schema_for_path(path) == name and read_table(name, path).num_rows == len(history)
@@ -156,8 +188,9 @@ def test_lora_trains_saves_and_fuses_on_the_toy_sd(world, toy_sd, tmp_path):
     base = _toy_sample(pipe)
     pooled = {k: v.clone() for k, v in pipe.unet.add_embedding.state_dict().items()}
     paths = sorted(str(p) for p in (world / "target" / "train").rglob("*.png"))[:4]
-    history = train_lora(pipe, paths, ["Shapes: red circle"] * 4,
-                         LoraTrainConfig(steps=3, lr=5e-2, batch_size=2, resolution=32))
+    history = train_lora(
+        pipe, paths, ["Shapes: red circle"] * 4, LoraTrainConfig(steps=3, lr=5e-2, batch_size=2, resolution=32)
+    )
     assert len(history) == 3 and all(np.isfinite(h["loss"]) for h in history)
     tuned = _toy_sample(pipe)
     assert np.abs(tuned - base).max() > 1e-3, "a trained LoRA must change the toy SD's output"
@@ -198,16 +231,30 @@ METHODS = {  # method_info's switches, as rule toy_report passes them
 
 
 def test_the_demo_draws_its_comparisons_from_the_recipes_switches():
-    assert comparison_pairs(METHODS) == [("air_grip", "grip", "top1"), ("real_proto_control", "grip", "top1"),
-                                         ("grip", "zero_shot", "top1"), ("air_grip", "grip", "pseudo_label_acc")]
+    assert comparison_pairs(METHODS) == [
+        ("air_grip", "grip", "top1"),
+        ("real_proto_control", "grip", "top1"),
+        ("grip", "zero_shot", "top1"),
+        ("air_grip", "grip", "pseudo_label_acc"),
+    ]
 
 
 def test_comparison_rows_pair_by_seed_and_print_the_verdict():
     import pandas as pd
 
-    top1 = {"zero_shot": [50, 50, 50], "grip": [60, 62, 61], "air_grip": [70, 71, 73], "real_proto_control": [61, 60, 63]}
-    metrics = pd.DataFrame([{"method": m, "seed": s, "top1": v, "pseudo_label_acc": v - 1.0}
-                            for m, values in top1.items() for s, v in zip((3, 1, 2), values)])
+    top1 = {
+        "zero_shot": [50, 50, 50],
+        "grip": [60, 62, 61],
+        "air_grip": [70, 71, 73],
+        "real_proto_control": [61, 60, 63],
+    }
+    metrics = pd.DataFrame(
+        [
+            {"method": m, "seed": s, "top1": v, "pseudo_label_acc": v - 1.0}
+            for m, values in top1.items()
+            for s, v in zip((3, 1, 2), values, strict=True)
+        ]
+    )
     rows = comparison_rows(metrics, comparison_pairs(METHODS))
     first = rows[0]  # air_grip - grip, paired by seed: d = (10, 9, 12)
     assert first["name"] == "air_grip \u2212 grip" and first["value"] == pytest.approx(31 / 3)
@@ -229,9 +276,28 @@ def test_schema_defaults_are_the_dataclass_defaults():
 
 def test_demo_dag_pretrains_the_toy_models_before_any_stage_loads_them(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-                           str(tmp_path), "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", "--cores", "2",
-                           "--forceall", "--dag"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(ROOT / "config" / "demo.yaml"),
+            "-n",
+            "--cores",
+            "2",
+            "--forceall",
+            "--dag",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     edges = {tuple(line) for line in _dag_edges(proc.stdout)}
     for user in ("encode_real", "zero_shot", "select", "train_prompts"):

@@ -18,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "air_core.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "air_core.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
 
 
 def run_printed(command: str, workdir: Path) -> subprocess.CompletedProcess:
@@ -27,8 +33,14 @@ def run_printed(command: str, workdir: Path) -> subprocess.CompletedProcess:
     words = shlex.split(command)
     assert words[0] == "snakemake"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
-                           str(workdir), *words[1:]], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *words[1:]],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=900,
+    )
 
 
 def rebuild_line(out: str, path: Path) -> str:
@@ -53,8 +65,11 @@ def claimed_copy(tiny_run, tmp_path):
     assert cli("claim", "--configfile", str(configfile)).returncode == 2  # a non-empty folder needs --adopt
     assert cli("claim", "--adopt", "--configfile", str(configfile)).returncode == 0
     table = results / "tables" / "results.parquet"
-    proc = run_printed(f"snakemake --profile profiles/local --configfile {shlex.quote(str(configfile))} "
-                       f"--force {shlex.quote(str(table))}", copy)
+    proc = run_printed(
+        f"snakemake --profile profiles/local --configfile {shlex.quote(str(configfile))} "
+        f"--force {shlex.quote(str(table))}",
+        copy,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return copy, configfile, results
 
@@ -75,7 +90,8 @@ def test_verify_names_a_table_cut_in_half_and_its_rebuild_repairs_it(claimed_cop
     assert damaged.returncode == 1 and " 1 damaged" in damaged.stdout, damaged.stdout
     command = rebuild_line(damaged.stdout, table)
     assert command.startswith("snakemake --profile profiles/local --configfile") and command.endswith(
-        f"--force {shlex.quote(str(table))}")
+        f"--force {shlex.quote(str(table))}"
+    )
 
     shown = cli("show-results", "--configfile", str(configfile))
     assert shown.returncode == 1 and f"DAMAGED {table}" in shown.stdout and command in shown.stdout

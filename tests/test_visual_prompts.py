@@ -63,7 +63,7 @@ def test_visual_learner_trains_only_the_prompt_and_loads_strictly(tiny_clip):
     learner.train()
     assert [n for n, p in learner.named_parameters() if p.requires_grad] == ["prompt"]
     assert not tiny_clip.model.visual.training
-    assert learner.prompt.std().item() == pytest.approx(64 ** -0.5, rel=0.15)  # width ** -0.5 * randn
+    assert learner.prompt.std().item() == pytest.approx(64**-0.5, rel=0.15)  # width ** -0.5 * randn
     torch.testing.assert_close(learner.text_features().norm(dim=-1), torch.ones(3))
     state = learner.prompt_state()
     assert set(state) == {"prompt"} and state["prompt"].shape == (16, 64)

@@ -10,6 +10,7 @@ import pytest
 
 from air_core.artifacts import SCHEMAS, read_table, schema_for_path
 from tests.helpers import ROOT, snakemake, tiny_config
+
 pytestmark = pytest.mark.workflow
 
 
@@ -46,12 +47,29 @@ def test_every_job_has_a_log_and_a_benchmark(finished_run):
     results = Path(config["results_dir"])
     logs = {p.relative_to(results / "logs").with_suffix("") for p in (results / "logs").rglob("*.log")}
     assert {p.parts[0] for p in logs} == {
-        "draw_shapes", "manifest", "encode_real", "zero_shot", "train_lora", "generate", "select", "train_prompts",
-        "evaluate", "aggregate", "plot_zero_shot", "plot_lora_loss", "plot_synthetic", "plot_tsne",
-        "plot_cam", "plot_pseudo_labels", "plot_training", "results_index"}
+        "draw_shapes",
+        "manifest",
+        "encode_real",
+        "zero_shot",
+        "train_lora",
+        "generate",
+        "select",
+        "train_prompts",
+        "evaluate",
+        "aggregate",
+        "plot_zero_shot",
+        "plot_lora_loss",
+        "plot_synthetic",
+        "plot_tsne",
+        "plot_cam",
+        "plot_pseudo_labels",
+        "plot_training",
+        "results_index",
+    }
     # `make bench` reads every stage's wall time and peak memory from these (docs/performance.md, e)
-    benchmarks = {p.relative_to(results / "benchmarks").with_suffix("")
-                  for p in (results / "benchmarks").rglob("*.tsv")}
+    benchmarks = {
+        p.relative_to(results / "benchmarks").with_suffix("") for p in (results / "benchmarks").rglob("*.tsv")
+    }
     assert benchmarks == logs
 
 
@@ -62,7 +80,7 @@ def test_lora_output_loads_in_plain_diffusers_and_synthetic_images_exist(finishe
     workdir, config = finished_run
     data = Path(config["results_dir"]) / "shapes"
     pipe = load_pipeline(DiffusionSpec(id="air-tiny-sd"))
-    pipe.load_lora_weights(str(data / "lora" / "lora"))  # the folder of the SD variant 'lora' 
+    pipe.load_lora_weights(str(data / "lora" / "lora"))  # the folder of the SD variant 'lora'
     assert any("lora" in n for n, _ in pipe.unet.named_parameters())
     pngs = sorted((data / "synthetic" / "lora").rglob("*.png"))
     assert len(pngs) == 3 * 3 + 1  # M per class, and the prototype grid
@@ -115,28 +133,63 @@ def _planned(workdir: Path, config: dict) -> dict[str, int]:
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE)}
 
 
-DOWNSTREAM_OF_GENERATE = {"select": 1, "plot_synthetic": 1, "plot_tsne": 1, "plot_cam": 1, "train_prompts": 1, "evaluate": 1,
-                          "plot_pseudo_labels": 1, "plot_training": 1, "aggregate": 1, "all": 1}  # air_grip's run
+DOWNSTREAM_OF_GENERATE = {
+    "select": 1,
+    "plot_synthetic": 1,
+    "plot_tsne": 1,
+    "plot_cam": 1,
+    "train_prompts": 1,
+    "evaluate": 1,
+    "plot_pseudo_labels": 1,
+    "plot_training": 1,
+    "aggregate": 1,
+    "all": 1,
+}  # air_grip's run
 
 
-@pytest.mark.parametrize("change,expected", [
-    # how a job runs, not what it writes: no job
-    (lambda c: c["generate"].update(batch_size=5), {}),
-    (lambda c: c["encode"].update(batch_size=5), {}),
-    (lambda c: c.update(threads=1), {}),
-    (lambda c: c.update(device="auto"), {}),
-    (lambda c: c["methods"]["air_grip"].update(paper_method="AiR"), {"aggregate": 1, "all": 1}),  # a table name
-    # what it writes: exactly the jobs downstream of the change (zero_shot's run reads no synthetic image)
-    (lambda c: c["generate"].update(steps=4), {"generate": 2, **DOWNSTREAM_OF_GENERATE}),
-    (lambda c: c["lora"].update(steps=4), {"train_lora": 1, "plot_lora_loss": 1, "generate": 2,
-                                           **DOWNSTREAM_OF_GENERATE}),
-    (lambda c: c["methods"]["air_grip"].update(fusion_lambda=0.5),
-     {"train_prompts": 1, "evaluate": 1, "plot_pseudo_labels": 1, "plot_training": 1, "aggregate": 1, "all": 1,
-      "plot_cam": 1, "plot_tsne": 1}),  # the CAM and t-SNE figures' fused classifier uses the recipe's λ
-    # a shard is a job whose files are its declared outputs: another count is other jobs (docs/reliability.md)
-    (lambda c: c["generate"].update(shards=3), {"generate": 3, **DOWNSTREAM_OF_GENERATE}),
-], ids=["generate.batch_size", "encode.batch_size", "threads", "device", "paper_method", "generate.steps",
-        "lora.steps", "fusion_lambda", "generate.shards"])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        # how a job runs, not what it writes: no job
+        (lambda c: c["generate"].update(batch_size=5), {}),
+        (lambda c: c["encode"].update(batch_size=5), {}),
+        (lambda c: c.update(threads=1), {}),
+        (lambda c: c.update(device="auto"), {}),
+        (lambda c: c["methods"]["air_grip"].update(paper_method="AiR"), {"aggregate": 1, "all": 1}),  # a table name
+        # what it writes: exactly the jobs downstream of the change (zero_shot's run reads no synthetic image)
+        (lambda c: c["generate"].update(steps=4), {"generate": 2, **DOWNSTREAM_OF_GENERATE}),
+        (
+            lambda c: c["lora"].update(steps=4),
+            {"train_lora": 1, "plot_lora_loss": 1, "generate": 2, **DOWNSTREAM_OF_GENERATE},
+        ),
+        (
+            lambda c: c["methods"]["air_grip"].update(fusion_lambda=0.5),
+            {
+                "train_prompts": 1,
+                "evaluate": 1,
+                "plot_pseudo_labels": 1,
+                "plot_training": 1,
+                "aggregate": 1,
+                "all": 1,
+                "plot_cam": 1,
+                "plot_tsne": 1,
+            },
+        ),  # the CAM and t-SNE figures' fused classifier uses the recipe's λ
+        # a shard is a job whose files are its declared outputs: another count is other jobs (docs/reliability.md)
+        (lambda c: c["generate"].update(shards=3), {"generate": 3, **DOWNSTREAM_OF_GENERATE}),
+    ],
+    ids=[
+        "generate.batch_size",
+        "encode.batch_size",
+        "threads",
+        "device",
+        "paper_method",
+        "generate.steps",
+        "lora.steps",
+        "fusion_lambda",
+        "generate.shards",
+    ],
+)
 def test_a_change_plans_exactly_the_jobs_it_changes(finished_run, change, expected):
     workdir, config = finished_run
     changed = copy.deepcopy(config)
@@ -144,12 +197,15 @@ def test_a_change_plans_exactly_the_jobs_it_changes(finished_run, change, expect
     assert _planned(workdir, changed) == expected
 
 
-@pytest.mark.parametrize("mistake,key", [
-    (lambda c: c["generate"].update(images_per_clas=3), "generate.images_per_clas"),
-    (lambda c: c.update(seeds="one"), "seeds"),
-    (lambda c: c["methods"]["air_grip"].update(pseudo_labels="cpl?"), "methods.air_grip.pseudo_labels"),
-    (lambda c: c["methods"]["air_grip"].update(fusion_lambda=-1), "methods.air_grip.fusion_lambda"),
-])
+@pytest.mark.parametrize(
+    "mistake,key",
+    [
+        (lambda c: c["generate"].update(images_per_clas=3), "generate.images_per_clas"),
+        (lambda c: c.update(seeds="one"), "seeds"),
+        (lambda c: c["methods"]["air_grip"].update(pseudo_labels="cpl?"), "methods.air_grip.pseudo_labels"),
+        (lambda c: c["methods"]["air_grip"].update(fusion_lambda=-1), "methods.air_grip.fusion_lambda"),
+    ],
+)
 def test_config_mistake_stops_before_any_job_and_names_the_key(tmp_path, mistake, key):
     config = tiny_config(tmp_path / "results")
     mistake(config)
@@ -160,6 +216,11 @@ def test_config_mistake_stops_before_any_job_and_names_the_key(tmp_path, mistake
 
 
 def test_snakemake_lint_is_clean():
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--configfile", "config/demo.yaml"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", "config/demo.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr

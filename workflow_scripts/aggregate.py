@@ -15,8 +15,16 @@ def main() -> None:
     parser.add_argument("--methods", required=True, help="Experiment.method_summary() as JSON, in config order")
     parser.add_argument("--grid", required=True, help="JSON {paradigms, prompts, datasets}")
     args = parser.parse_args()
-    aggregate(args.metrics, args.paper, args.ablations, json.loads(args.methods), json.loads(args.grid), args.table,
-              args.markdown, args.tables_dir)
+    aggregate(
+        args.metrics,
+        args.paper,
+        args.ablations,
+        json.loads(args.methods),
+        json.loads(args.grid),
+        args.table,
+        args.markdown,
+        args.tables_dir,
+    )
 
 
 if __name__ == "__main__":

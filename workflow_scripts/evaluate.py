@@ -9,14 +9,36 @@ from air_core.stages.runs import evaluate
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--clip", "--manifest", "--features", "--classifier", "--prompt-file", "--settings", "--split",
-                 "--pseudo-labels", "--predictions", "--metrics"):
+    for name in (
+        "--clip",
+        "--manifest",
+        "--features",
+        "--classifier",
+        "--prompt-file",
+        "--settings",
+        "--split",
+        "--pseudo-labels",
+        "--predictions",
+        "--metrics",
+    ):
         parser.add_argument(name, required=True)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
-    evaluate(from_json(ClipSpec, args.clip), args.manifest, args.features, args.classifier, args.prompt_file,
-             args.settings, args.split, args.pseudo_labels, args.predictions, args.metrics, args.device, args.threads)
+    evaluate(
+        from_json(ClipSpec, args.clip),
+        args.manifest,
+        args.features,
+        args.classifier,
+        args.prompt_file,
+        args.settings,
+        args.split,
+        args.pseudo_labels,
+        args.predictions,
+        args.metrics,
+        args.device,
+        args.threads,
+    )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="images per pipeline call")
     args = parser.parse_args()
     set_threads(args.threads)
-    generate(from_json(DiffusionSpec, args.diffusion), from_json(GenerateConfig, args.generate), args.shards,
-             args.shard, args.variant, args.description, args.classes, args.lora, args.images, args.index,
-             args.device, args.precision, args.batch_size)
+    generate(
+        from_json(DiffusionSpec, args.diffusion),
+        from_json(GenerateConfig, args.generate),
+        args.shards,
+        args.shard,
+        args.variant,
+        args.description,
+        args.classes,
+        args.lora,
+        args.images,
+        args.index,
+        args.device,
+        args.precision,
+        args.batch_size,
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    plot_cam(from_json(ClipSpec, args.clip), args.manifest, args.classes, args.text_features, args.prototypes,
-             args.fusion_lambda, args.n_images, args.device, args.out)
+    plot_cam(
+        from_json(ClipSpec, args.clip),
+        args.manifest,
+        args.classes,
+        args.text_features,
+        args.prototypes,
+        args.fusion_lambda,
+        args.n_images,
+        args.device,
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    plot_tsne(args.manifest, args.classes, args.features, args.text_features, args.prototypes, args.fusion_lambda,
-              args.max_points, args.seed, args.out, args.title)
+    plot_tsne(
+        args.manifest,
+        args.classes,
+        args.features,
+        args.text_features,
+        args.prototypes,
+        args.fusion_lambda,
+        args.max_points,
+        args.seed,
+        args.out,
+        args.title,
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    select(from_json(ClipSpec, args.clip), args.shards, args.classes, args.text_features, args.features,
-           args.prototypes, args.grid, args.device, args.batch_size)
+    select(
+        from_json(ClipSpec, args.clip),
+        args.shards,
+        args.classes,
+        args.text_features,
+        args.features,
+        args.prototypes,
+        args.grid,
+        args.device,
+        args.batch_size,
+    )
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ from pathlib import Path
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file
 
+from air_core.artifacts import write_table
 from air_core.config import ClipSpec
+from air_core.jobs import run_script, set_threads
 from air_core.models.clip import load_clip
 from air_core.models.tokenizer import build_clip_tokenizer
-from air_core.artifacts import write_table
-from air_core.jobs import run_script, set_threads
 from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, save_folder
 from air_core.toy.settings import from_settings
 from air_core.toy.text_encoder import to_clip_text_model
@@ -31,11 +31,11 @@ def main() -> None:
     vae = AutoencoderKL.from_pretrained(args.vae).eval().requires_grad_(False)
     latents = load_file(args.latents)
     names = [n for n in (Path(args.source) / "class_names.txt").read_text().splitlines() if n]
-    pipe, history = pretrain_sd(vae, latents["mean"], latents["std"], latents["labels"].numpy(), names, text_encoder,
-                                tokenizer, cfg)
+    pipe, history = pretrain_sd(
+        vae, latents["mean"], latents["std"], latents["labels"].numpy(), names, text_encoder, tokenizer, cfg
+    )
     save_folder(pipe, args.out)
-    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
-                    args.history)
+    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")}, args.history)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ def main() -> None:
     latents = {"mean": mean.contiguous(), "std": std.contiguous(), "labels": torch.from_numpy(latent_labels)}
     with atomic_path(args.latents) as tmp:  # (N, c, h, w) posteriors and (N,) labels of the UNet's images
         save_file(latents, str(tmp))
-    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")},
-                    args.history)
+    write_table("toy_sd_history", {k: [h[k] for h in history] for k in ("stage", "step", "loss", "mse")}, args.history)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,13 @@ def main() -> None:
         raise SystemExit(f"toy_world: {err}") from None
     source = write_source(args.source, cfg, args.workers)
     target = write_target(args.target, cfg, args.workers)
-    log.info("source world: %d classes x %d images; target: %s, shift %.2f", len(source), cfg.source_per_class,
-             target, cfg.shift)
+    log.info(
+        "source world: %d classes x %d images; target: %s, shift %.2f",
+        len(source),
+        cfg.source_per_class,
+        target,
+        cfg.shift,
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    train_lora(from_json(DiffusionSpec, args.diffusion), from_json(LoraTrainConfig, args.lora), args.description,
-               args.manifest, args.classes, args.probs, args.weights, args.lora_set, args.loss, args.device,
-               args.precision)
+    train_lora(
+        from_json(DiffusionSpec, args.diffusion),
+        from_json(LoraTrainConfig, args.lora),
+        args.description,
+        args.manifest,
+        args.classes,
+        args.probs,
+        args.weights,
+        args.lora_set,
+        args.loss,
+        args.device,
+        args.precision,
+    )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,17 @@ from air_core.stages.runs import train_prompts
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--clip", "--recipe", "--dataset", "--paradigm", "--prompt", "--manifest", "--features",
-                 "--text-features", "--out-dir"):
+    for name in (
+        "--clip",
+        "--recipe",
+        "--dataset",
+        "--paradigm",
+        "--prompt",
+        "--manifest",
+        "--features",
+        "--text-features",
+        "--out-dir",
+    ):
         parser.add_argument(name, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--synthetic", default="", help="synthetic features table; empty when the recipe uses none")
@@ -19,9 +28,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    train_prompts(from_json(ClipSpec, args.clip), from_json(Recipe, args.recipe), args.dataset, args.paradigm,
-                  args.prompt, args.seed, args.manifest, args.features, args.text_features, args.synthetic,
-                  args.synthetic_shards, args.out_dir, args.device)
+    train_prompts(
+        from_json(ClipSpec, args.clip),
+        from_json(Recipe, args.recipe),
+        args.dataset,
+        args.paradigm,
+        args.prompt,
+        args.seed,
+        args.manifest,
+        args.features,
+        args.text_features,
+        args.synthetic,
+        args.synthetic_shards,
+        args.out_dir,
+        args.device,
+    )
 
 
 if __name__ == "__main__":

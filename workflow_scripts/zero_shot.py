@@ -14,8 +14,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
     set_threads(args.threads)
-    zero_shot(from_json(ClipSpec, args.clip), args.template, args.manifest, args.classes, args.features, args.probs,
-              args.text_features)
+    zero_shot(
+        from_json(ClipSpec, args.clip),
+        args.template,
+        args.manifest,
+        args.classes,
+        args.features,
+        args.probs,
+        args.text_features,
+    )
 
 
 if __name__ == "__main__":

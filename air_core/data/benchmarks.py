@@ -22,15 +22,25 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from air_core.errors import DatasetError
 from air_core.data.imagefolder import IMAGE_SUFFIXES, SPLITS
 from air_core.data.names import check_distinct_names, read_class_names
+from air_core.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
 # EuroSAT's class folders, in the order of its 10 descriptive class names.
-EUROSAT_FOLDERS = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-                   "PermanentCrop", "Residential", "River", "SeaLake")
+EUROSAT_FOLDERS = (
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+)
 COLUMNS = ["image_id", "path", "label", "class_name", "split"]
 
 # One manifest row before the class name is known: (split, path below the split, file, label, source file).
@@ -43,24 +53,29 @@ def require_root(root: str | Path | None, what: str) -> Path:
         raise DatasetError(f"{what}: no dataset root is set; set 'root' (or 'data_root') in the dataset's config")
     path = Path(root)
     if not path.is_dir():
-        raise DatasetError(f"{what}: dataset root {path} does not exist; download the dataset there "
-                           "(see docs/datasets.md) or fix the dataset's 'root' in the config")
+        raise DatasetError(
+            f"{what}: dataset root {path} does not exist; download the dataset there "
+            "(see docs/datasets.md) or fix the dataset's 'root' in the config"
+        )
     return path
 
 
 def require_names(class_names: str | Path | None, what: str, expected: int | None = None) -> list[str]:
     """The class names of a layout that needs a class-name file."""
     if not class_names:
-        raise DatasetError(f"{what} needs a class-name file; set the dataset's 'class_names' "
-                           "(the presets in config/datasets/ set it)")
+        raise DatasetError(
+            f"{what} needs a class-name file; set the dataset's 'class_names' (the presets in config/datasets/ set it)"
+        )
     return read_class_names(class_names, expected)
 
 
 def parse_split_file(path: Path, n_classes: int, class_file: str | Path) -> list[tuple[str, int]]:
     """The (image path after '@', label) pairs of a ``<anything>@<img> <label>`` split file."""
     if not path.is_file():
-        raise DatasetError(f"split file {path} does not exist; the dataset root must hold the ELEVATER split "
-                           "files (see docs/datasets.md)")
+        raise DatasetError(
+            f"split file {path} does not exist; the dataset root must hold the ELEVATER split "
+            "files (see docs/datasets.md)"
+        )
     pairs, seen = [], set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -70,9 +85,11 @@ def parse_split_file(path: Path, n_classes: int, class_file: str | Path) -> list
             raise DatasetError(f"{path} line {number}: expected '<anything>@<image> <label>', got {line.strip()!r}")
         image, label = parts[0].rsplit("@", 1)[-1].strip(), int(parts[1])
         if not 0 <= label < n_classes:
-            raise DatasetError(f"{path} line {number}: label {label} is out of range; {class_file} has {n_classes} "
-                               f"classes (0..{n_classes - 1}). Check that the split file and the class-name file "
-                               "belong to the same dataset")
+            raise DatasetError(
+                f"{path} line {number}: label {label} is out of range; {class_file} has {n_classes} "
+                f"classes (0..{n_classes - 1}). Check that the split file and the class-name file "
+                "belong to the same dataset"
+            )
         if image in seen:
             raise DatasetError(f"{path} line {number}: image {image!r} is listed twice; remove the duplicate line")
         seen.add(image)
@@ -87,23 +104,28 @@ def to_manifest(rows: list[Row], names: list[str], class_file: str | Path | None
     if empty:
         sources = sorted({str(r[4]) for r in rows}) or ["(no split file)"]
         shown = ", ".join(f"{i} '{names[i]}'" for i in empty[:5]) + (" ..." if len(empty) > 5 else "")
-        raise DatasetError(f"{len(empty)} classes of {class_file or 'the dataset'} have no images in "
-                           f"{', '.join(sources)}: {shown}. Check that the split files are complete and belong "
-                           "to the same dataset as the class-name file")
+        raise DatasetError(
+            f"{len(empty)} classes of {class_file or 'the dataset'} have no images in "
+            f"{', '.join(sources)}: {shown}. Check that the split files are complete and belong "
+            "to the same dataset as the class-name file"
+        )
     data = [(f"{s}/{rel}", str(p.resolve()), label, names[label], s) for s, rel, p, label, _ in rows]
     return pd.DataFrame(data, columns=COLUMNS)
 
 
-def read_split_text(root: str | Path, class_names: str | Path | None,
-                    what: str = "split-text dataset") -> tuple[pd.DataFrame, list[str]]:
+def read_split_text(
+    root: str | Path, class_names: str | Path | None, what: str = "split-text dataset"
+) -> tuple[pd.DataFrame, list[str]]:
     """Flowers102, DTD or FGVCAircraft: ``root/{train,val,test}.txt``, images under ``root/<split>/``."""
     root = require_root(root, what)
     names = require_names(class_names, what)
     rows: list[Row] = []
     for split in SPLITS:
         source = root / f"{split}.txt"
-        rows += [(split, image, root / split / image, label, source)
-                 for image, label in parse_split_file(source, len(names), class_names)]
+        rows += [
+            (split, image, root / split / image, label, source)
+            for image, label in parse_split_file(source, len(names), class_names)
+        ]
     return to_manifest(rows, names, class_names), names
 
 
@@ -142,8 +164,10 @@ def read_eurosat(root: str | Path, class_names: str | Path | None) -> tuple[pd.D
     excluded = 0
     for label, folder in enumerate(EUROSAT_FOLDERS):
         if not (root / folder).is_dir():
-            raise DatasetError(f"EuroSAT class folder {root / folder} does not exist; expected root/<Folder>/<image> "
-                               f"with the folders {', '.join(EUROSAT_FOLDERS)}")
+            raise DatasetError(
+                f"EuroSAT class folder {root / folder} does not exist; expected root/<Folder>/<image> "
+                f"with the folders {', '.join(EUROSAT_FOLDERS)}"
+            )
         files = _folder_images(root / folder)
         pool = [p for p in files if f"{folder}/{p.name}" not in test_keys]
         excluded += len(files) - len(pool)
@@ -154,8 +178,10 @@ def read_eurosat(root: str | Path, class_names: str | Path | None) -> tuple[pd.D
 
 def _load_json(path: Path) -> dict:
     if not path.is_file():
-        raise DatasetError(f"split file {path} does not exist; the RESISC45 root must hold train.json, val.json "
-                           "and test.json (see docs/datasets.md)")
+        raise DatasetError(
+            f"split file {path} does not exist; the RESISC45 root must hold train.json, val.json "
+            "and test.json (see docs/datasets.md)"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -172,15 +198,21 @@ def _resisc_names(data: dict[str, dict], files: dict[str, Path], class_names: st
         raw = sorted((str(c["name"]).replace("_", " "), str(c["name"])) for c in content.get("categories", []))
         categories = [name for name, _ in raw]
         if not names:
-            check_distinct_names(categories, [f"{files[split]} category {c!r}" for _, c in raw],
-                                 "rename one of the two categories or set 'class_names'")
+            check_distinct_names(
+                categories,
+                [f"{files[split]} category {c!r}" for _, c in raw],
+                "rename one of the two categories or set 'class_names'",
+            )
             names = categories
         elif categories and sorted(names) != categories:
-            raise DatasetError(f"the categories of {files[split]} are not the classes of {class_names}; "
-                               "use the class-name file of RESISC45 (config/class_names/resisc45.txt)")
+            raise DatasetError(
+                f"the categories of {files[split]} are not the classes of {class_names}; "
+                "use the class-name file of RESISC45 (config/class_names/resisc45.txt)"
+            )
     if not names:
-        raise DatasetError(f"RESISC45 has no class names: {files['train']} has no categories and no "
-                           "'class_names' file is set")
+        raise DatasetError(
+            f"RESISC45 has no class names: {files['train']} has no categories and no 'class_names' file is set"
+        )
     return names
 
 
@@ -197,11 +229,14 @@ def read_resisc45(root: str | Path, class_names: str | Path | None = None) -> tu
             image = str(entry.get("file_name", "")).rsplit("@", 1)[-1]
             folder = PurePosixPath(image).parts[0] if "/" in image else ""
             if folder.replace("_", " ") not in index:
-                raise DatasetError(f"{files[split]}: image {image!r} is not in a class folder of "
-                                   f"{class_names or 'its categories'}; expected '<anything>@<class_folder>/<img>'")
+                raise DatasetError(
+                    f"{files[split]}: image {image!r} is not in a class folder of "
+                    f"{class_names or 'its categories'}; expected '<anything>@<class_folder>/<img>'"
+                )
             rows.append((split, image, root / image, index[folder.replace("_", " ")], files[split]))
     keys = pd.Series([f"{r[0]}/{r[1]}" for r in rows])
     if keys.duplicated().any():
-        raise DatasetError(f"RESISC45 lists {keys[keys.duplicated()].iloc[0]!r} twice in its split file; "
-                           "remove the duplicate entry")
+        raise DatasetError(
+            f"RESISC45 lists {keys[keys.duplicated()].iloc[0]!r} twice in its split file; remove the duplicate entry"
+        )
     return to_manifest(rows, names, class_names), names

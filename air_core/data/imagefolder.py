@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from air_core.errors import DatasetError
 from air_core.data.names import check_distinct_names, read_class_names, slugify
+from air_core.errors import DatasetError
 
 __all__ = ["IMAGE_SUFFIXES", "SPLITS", "class_table", "read_class_names", "read_image_folder"]
 
@@ -29,8 +29,9 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def read_image_folder(root: str | Path, class_names: str | Path | None = None,
-                      test_fraction: float = 0.3, split_seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+def read_image_folder(
+    root: str | Path, class_names: str | Path | None = None, test_fraction: float = 0.3, split_seed: int = 0
+) -> tuple[pd.DataFrame, list[str]]:
     """Read an image-folder dataset.
 
     Returns:
@@ -47,13 +48,18 @@ def read_image_folder(root: str | Path, class_names: str | Path | None = None,
     else:
         folders = [p.name for p in _class_folders(root)]
     if not folders:
-        raise DatasetError(f"no class folders under {root}; expected root/<class>/<image> or root/<split>/<class>/<image>")
+        raise DatasetError(
+            f"no class folders under {root}; expected root/<class>/<image> or root/<split>/<class>/<image>"
+        )
     if class_names:
         names = read_class_names(class_names, len(folders))
     else:
         names = [f.replace("_", " ") for f in folders]
-        check_distinct_names(names, [f"folder {f!r} of {root}" for f in folders],
-                             "rename one of the two folders, or set 'class_names' (a file of one name a line)")
+        check_distinct_names(
+            names,
+            [f"folder {f!r} of {root}" for f in folders],
+            "rename one of the two folders, or set 'class_names' (a file of one name a line)",
+        )
 
     rows = []
     for label, folder in enumerate(folders):
@@ -64,11 +70,19 @@ def read_image_folder(root: str | Path, class_names: str | Path | None = None,
             rng = np.random.default_rng([split_seed, label])
             is_test = np.zeros(len(paths), bool)
             is_test[rng.permutation(len(paths))[: int(round(test_fraction * len(paths)))]] = True
-            found = [("test" if t else "train", p) for t, p in zip(is_test, paths)]
+            found = [("test" if t else "train", p) for t, p in zip(is_test, paths, strict=True)]
         if not found:
             raise DatasetError(f"class '{names[label]}' (folder {folder}) has no images under {root}")
-        rows += [(f"{s}/{p.relative_to(root / s if split_dirs else root).as_posix()}", str(p.resolve()), label,
-                  names[label], s) for s, p in found]
+        rows += [
+            (
+                f"{s}/{p.relative_to(root / s if split_dirs else root).as_posix()}",
+                str(p.resolve()),
+                label,
+                names[label],
+                s,
+            )
+            for s, p in found
+        ]
     manifest = pd.DataFrame(rows, columns=["image_id", "path", "label", "class_name", "split"])
     return manifest, names
 

@@ -14,9 +14,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from air_core.errors import DatasetError
 from air_core.data.imagefolder import SPLITS
 from air_core.data.names import check_distinct_names, read_class_names
+from air_core.errors import DatasetError
 
 COLUMNS = ["image_id", "path", "label", "class_name", "split"]
 
@@ -28,8 +28,13 @@ def _load(path: Path) -> pd.DataFrame:
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     if suffix in (".csv", ".tsv"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype={"path": str, "split": str},
-                           keep_default_na=False, na_values=[""])
+        return pd.read_csv(
+            path,
+            sep="\t" if suffix == ".tsv" else ",",
+            dtype={"path": str, "split": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
     raise DatasetError(f"manifest file {path} is neither CSV (.csv, .tsv) nor Parquet (.parquet); convert it")
 
 
@@ -38,8 +43,10 @@ def _labels(table: pd.DataFrame, path: Path) -> np.ndarray:
     bad = label.isna() | (label != label.round())
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DatasetError(f"{path} row {row + 1}: label {table['label'].iloc[row]!r} is not a class index; "
-                           "labels are integers 0..C-1 in the order of the class names")
+        raise DatasetError(
+            f"{path} row {row + 1}: label {table['label'].iloc[row]!r} is not a class index; "
+            "labels are integers 0..C-1 in the order of the class names"
+        )
     return label.astype("int64").to_numpy()
 
 
@@ -52,27 +59,37 @@ def _names(table: pd.DataFrame, labels: np.ndarray, path: Path, class_names: str
     pairs = pd.DataFrame({"label": labels, "name": table["class_name"].astype(str)}).drop_duplicates()
     clash = pairs[pairs["label"].duplicated(keep=False)]  # one name for two labels: check_distinct_names below
     if len(clash):
-        raise DatasetError(f"{path}: labels and class names do not match one to one, e.g. rows "
-                           f"{[i + 1 for i in clash.index[:2]]}: {clash.head(2).to_dict('records')}; "
-                           "fix the 'label' or 'class_name' column")
+        raise DatasetError(
+            f"{path}: labels and class names do not match one to one, e.g. rows "
+            f"{[i + 1 for i in clash.index[:2]]}: {clash.head(2).to_dict('records')}; "
+            "fix the 'label' or 'class_name' column"
+        )
     if len(labels) and labels.min() >= 0 and len(pairs) != labels.max() + 1:
         missing = sorted(set(range(labels.max() + 1)) - set(pairs["label"]))
-        raise DatasetError(f"{path}: labels {missing[:5]} have no images, so they have no class name; "
-                           "set a 'class_names' file or make the labels 0..C-1 without gaps")
+        raise DatasetError(
+            f"{path}: labels {missing[:5]} have no images, so they have no class name; "
+            "set a 'class_names' file or make the labels 0..C-1 without gaps"
+        )
     pairs = pairs.sort_values("label")
-    check_distinct_names(pairs["name"].tolist(), [f"{path} row {i + 1}" for i in pairs.index],
-                         f"fix the 'class_name' column of {path} or set a 'class_names' file")
+    check_distinct_names(
+        pairs["name"].tolist(),
+        [f"{path} row {i + 1}" for i in pairs.index],
+        f"fix the 'class_name' column of {path} or set a 'class_names' file",
+    )
     return pairs["name"].tolist()
 
 
-def _splits(table: pd.DataFrame, labels: np.ndarray, paths: list[str], path: Path,
-            test_fraction: float, split_seed: int) -> np.ndarray:
+def _splits(
+    table: pd.DataFrame, labels: np.ndarray, paths: list[str], path: Path, test_fraction: float, split_seed: int
+) -> np.ndarray:
     """The split column, or a seeded per-class test fraction when there is none."""
     given = table["split"] if "split" in table.columns else pd.Series([None] * len(table))
     if given.notna().any():
         if given.isna().any():
-            raise DatasetError(f"{path}: {int(given.isna().sum())} rows have no split; fill every row's split or "
-                               "drop the column (a seeded per-class test fraction is used then)")
+            raise DatasetError(
+                f"{path}: {int(given.isna().sum())} rows have no split; fill every row's split or "
+                "drop the column (a seeded per-class test fraction is used then)"
+            )
         bad = sorted(set(given.astype(str)) - set(SPLITS))
         if bad:
             raise DatasetError(f"{path}: split values {bad} are not one of {list(SPLITS)}")
@@ -96,8 +113,9 @@ def _image_id(split: str, raw: str, base: Path) -> str:
     return f"{split}/{p.as_posix()}"
 
 
-def read_manifest_file(path: str | Path, class_names: str | Path | None = None, test_fraction: float = 0.3,
-                       split_seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
+def read_manifest_file(
+    path: str | Path, class_names: str | Path | None = None, test_fraction: float = 0.3, split_seed: int = 0
+) -> tuple[pd.DataFrame, list[str]]:
     """Read a user's CSV or Parquet manifest.
 
     Returns:
@@ -107,8 +125,10 @@ def read_manifest_file(path: str | Path, class_names: str | Path | None = None, 
     table = _load(path)
     missing = [c for c in ("path", "label") if c not in table.columns]
     if missing:
-        raise DatasetError(f"{path} has no column(s) {missing}; a manifest file needs 'path' and 'label' "
-                           "(optional: 'split', 'class_name')")
+        raise DatasetError(
+            f"{path} has no column(s) {missing}; a manifest file needs 'path' and 'label' "
+            "(optional: 'split', 'class_name')"
+        )
     if table.empty:
         raise DatasetError(f"{path} has no rows; list one image a row")
     labels = _labels(table, path)
@@ -116,18 +136,29 @@ def read_manifest_file(path: str | Path, class_names: str | Path | None = None, 
     out_of_range = (labels < 0) | (labels >= len(names))
     if out_of_range.any():
         row = int(np.flatnonzero(out_of_range)[0])
-        raise DatasetError(f"{path} row {row + 1}: label {labels[row]} is out of range; there are {len(names)} "
-                           f"classes (0..{len(names) - 1}) in {class_names or 'the class_name column'}")
+        raise DatasetError(
+            f"{path} row {row + 1}: label {labels[row]} is out of range; there are {len(names)} "
+            f"classes (0..{len(names) - 1}) in {class_names or 'the class_name column'}"
+        )
     empty = sorted(set(range(len(names))) - set(labels.tolist()))
     if empty:
-        raise DatasetError(f"{path}: classes {[names[i] for i in empty[:5]]} have no images; "
-                           "add their images or remove them from the class-name file")
+        raise DatasetError(
+            f"{path}: classes {[names[i] for i in empty[:5]]} have no images; "
+            "add their images or remove them from the class-name file"
+        )
     raw = table["path"].astype(str).tolist()
     split = _splits(table, labels, raw, path, test_fraction, split_seed)
     base = path.parent.resolve()
     files = [str((base / p).resolve()) if not Path(p).is_absolute() else str(Path(p).resolve()) for p in raw]
-    manifest = pd.DataFrame({"image_id": [_image_id(s, r, base) for s, r in zip(split, raw)], "path": files,
-                             "label": labels, "class_name": [names[i] for i in labels], "split": split})
+    manifest = pd.DataFrame(
+        {
+            "image_id": [_image_id(s, r, base) for s, r in zip(split, raw, strict=True)],
+            "path": files,
+            "label": labels,
+            "class_name": [names[i] for i in labels],
+            "split": split,
+        }
+    )
     _refuse_repeated_images(manifest, raw, path)
     return manifest[COLUMNS], names
 
@@ -142,7 +173,9 @@ def _refuse_repeated_images(manifest: pd.DataFrame, raw: list[str], path: Path) 
             i = int(np.flatnonzero((manifest[column] == manifest[column].iloc[j]).to_numpy())[0])
             splits = manifest["split"].iloc[[i, j]].tolist()
             what = "twice in the same split" if splits[0] == splits[1] else "in two splits"
-            raise DatasetError(f"{path}: image {manifest['path'].iloc[j]} is listed twice, {what}: row {i + 1} "
-                               f"({raw[i]!r}, {splits[0]}) and row {j + 1} ({raw[j]!r}, {splits[1]}); an image "
-                               "belongs to one split only (a test image seen in training inflates accuracy), "
-                               "so remove one of the rows")
+            raise DatasetError(
+                f"{path}: image {manifest['path'].iloc[j]} is listed twice, {what}: row {i + 1} "
+                f"({raw[i]!r}, {splits[0]}) and row {j + 1} ({raw[j]!r}, {splits[1]}); an image "
+                "belongs to one split only (a test image seen in training inflates accuracy), "
+                "so remove one of the rows"
+            )

@@ -13,8 +13,8 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from air_core.errors import DatasetError
 
@@ -64,27 +64,34 @@ def check_distinct_names(names: Sequence[str], sources: Sequence[str], fix: str)
         sources: where each name comes from ("classes.txt line 3", "folder 'a_b' of /data/x").
         fix: what to change, appended to the message ("rename one of the two lines").
     """
+
     def both(i: int, j: int) -> str:
         return f"{names[i]!r} ({sources[i]}) and {names[j]!r} ({sources[j]})"
 
     clash = _first_clash(names, lambda n: n)
     if clash:
         i, j = clash
-        raise DatasetError(f"class name {names[i]!r} is given twice: {sources[i]} and {sources[j]}; two classes "
-                           f"need two names, so {fix}")
+        raise DatasetError(
+            f"class name {names[i]!r} is given twice: {sources[i]} and {sources[j]}; two classes "
+            f"need two names, so {fix}"
+        )
     clash = _first_clash(names, clip_tokens)
     if clash:
         i, j = clash
         read = _clip_tokenizer().clean_fn(names[i])  # the text its BPE sees
-        raise DatasetError(f"class names {both(i, j)} are the same text to CLIP (its tokenizer lowercases and "
-                           f"ignores spacing; it reads both as {read!r}), so the two classes would get identical "
-                           f"text features and could not be told apart; {fix}")
+        raise DatasetError(
+            f"class names {both(i, j)} are the same text to CLIP (its tokenizer lowercases and "
+            f"ignores spacing; it reads both as {read!r}), so the two classes would get identical "
+            f"text features and could not be told apart; {fix}"
+        )
     clash = _first_clash(names, lambda n: slugify(n).casefold())
     if clash:
         i, j = clash
-        raise DatasetError(f"class names {both(i, j)} get the folder names {slugify(names[i])!r} and "
-                           f"{slugify(names[j])!r}, one folder where case is ignored (macOS, Windows), so one "
-                           f"class's synthetic images would overwrite the other's; {fix}")
+        raise DatasetError(
+            f"class names {both(i, j)} get the folder names {slugify(names[i])!r} and "
+            f"{slugify(names[j])!r}, one folder where case is ignored (macOS, Windows), so one "
+            f"class's synthetic images would overwrite the other's; {fix}"
+        )
 
 
 def read_class_names(path: str | Path, expected: int | None = None) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -20,10 +20,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from air_core.data import benchmarks
-from air_core.errors import DatasetError
 from air_core.data.imagefolder import read_image_folder
 from air_core.data.images import decode
 from air_core.data.manifest_file import read_manifest_file
+from air_core.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,16 @@ ON_UNREADABLE = ("skip", "error")
 SKIPPED_COLUMNS = ["path", "split", "reason"]
 
 
-def read_dataset(layout: str, root: str | Path, class_names: str | Path | None = None, *,
-                 test_fraction: float = 0.3, split_seed: int = 0, allow_outside_root: bool = False,
-                 dataset: str = "<name>") -> tuple[pd.DataFrame, list[str]]:
+def read_dataset(
+    layout: str,
+    root: str | Path,
+    class_names: str | Path | None = None,
+    *,
+    test_fraction: float = 0.3,
+    split_seed: int = 0,
+    allow_outside_root: bool = False,
+    dataset: str = "<name>",
+) -> tuple[pd.DataFrame, list[str]]:
     """Read a dataset in any supported layout.
 
     Args:
@@ -90,7 +97,8 @@ def refuse_outside_root(manifest: pd.DataFrame, root: Path, layout: str, dataset
         f"{dataset}: {len(outside)} of {len(manifest)} images lie outside {base} ({folder}), e.g. {where} "
         f"{manifest['image_id'].iloc[i]!r} -> {manifest['path'].iloc[i]} (through '..', an absolute path or a "
         f"symlink). Move the images under {base}, or set datasets.{dataset}.allow_outside_root: true if they "
-        "belong to the dataset")
+        "belong to the dataset"
+    )
 
 
 def image_problem(path: str | Path) -> str | None:
@@ -114,18 +122,41 @@ def find_unreadable(manifest: pd.DataFrame, workers: int | None = None) -> pd.Da
     paths = manifest["path"].tolist()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:  # PIL decodes without the GIL
-        problems = list(tqdm(pool.map(image_problem, paths, chunksize=64), total=len(paths),
-                             desc="checking images", mininterval=5, disable=len(paths) < 1000))
+        problems = list(
+            tqdm(
+                pool.map(image_problem, paths, chunksize=64),
+                total=len(paths),
+                desc="checking images",
+                mininterval=5,
+                disable=len(paths) < 1000,
+            )
+        )
     seconds = time.perf_counter() - start
-    log.info("checked %d images in %.1f s (%.0f images/s, %d threads)", len(paths), seconds,
-             len(paths) / max(seconds, 1e-9), workers)
+    log.info(
+        "checked %d images in %.1f s (%.0f images/s, %d threads)",
+        len(paths),
+        seconds,
+        len(paths) / max(seconds, 1e-9),
+        workers,
+    )
     bad = [i for i, p in enumerate(problems) if p is not None]
-    return pd.DataFrame({"path": [paths[i] for i in bad], "split": manifest["split"].iloc[bad].tolist(),
-                         "reason": [problems[i] for i in bad]}, columns=SKIPPED_COLUMNS)
+    return pd.DataFrame(
+        {
+            "path": [paths[i] for i in bad],
+            "split": manifest["split"].iloc[bad].tolist(),
+            "reason": [problems[i] for i in bad],
+        },
+        columns=SKIPPED_COLUMNS,
+    )
 
 
-def drop_unreadable(manifest: pd.DataFrame, names: list[str], on_unreadable: str = "skip",
-                    dataset: str = "the dataset", workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drop_unreadable(
+    manifest: pd.DataFrame,
+    names: list[str],
+    on_unreadable: str = "skip",
+    dataset: str = "the dataset",
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check that every image opens; drop the ones that do not (``skip``) or raise DatasetError (``error``).
 
     Returns:
@@ -139,17 +170,29 @@ def drop_unreadable(manifest: pd.DataFrame, names: list[str], on_unreadable: str
         return manifest.reset_index(drop=True), skipped
     examples = "; ".join(f"{r.path} ({r.reason})" for r in skipped.head(3).itertuples())
     if on_unreadable == "error":
-        raise DatasetError(f"{dataset}: {len(skipped)} of {len(manifest)} images cannot be read, e.g. {examples}. "
-                           f"Replace or delete them, or set datasets.{dataset}.on_unreadable: skip to leave them out")
+        raise DatasetError(
+            f"{dataset}: {len(skipped)} of {len(manifest)} images cannot be read, e.g. {examples}. "
+            f"Replace or delete them, or set datasets.{dataset}.on_unreadable: skip to leave them out"
+        )
     kept = manifest[~manifest["path"].isin(set(skipped["path"]))].reset_index(drop=True)
-    log.warning("%s: skipped %d unreadable images of %d (%s), e.g. %s", dataset, len(skipped), len(manifest),
-                skipped["split"].value_counts().to_dict(), examples)
+    log.warning(
+        "%s: skipped %d unreadable images of %d (%s), e.g. %s",
+        dataset,
+        len(skipped),
+        len(manifest),
+        skipped["split"].value_counts().to_dict(),
+        examples,
+    )
     gone = sorted(set(manifest["split"]) - set(kept["split"]))
     if gone:
-        raise DatasetError(f"{dataset}: every {'/'.join(gone)} image is missing or unreadable, e.g. {examples}; "
-                           "the files are not where the layout says (docs/datasets.md)")
+        raise DatasetError(
+            f"{dataset}: every {'/'.join(gone)} image is missing or unreadable, e.g. {examples}; "
+            "the files are not where the layout says (docs/datasets.md)"
+        )
     lost = sorted(set(range(len(names))) - set(kept["label"].tolist()))
     if lost:
-        raise DatasetError(f"{dataset}: every image of the classes {[names[i] for i in lost[:5]]} is unreadable; "
-                           f"replace the files, e.g. {examples}")
+        raise DatasetError(
+            f"{dataset}: every image of the classes {[names[i] for i in lost[:5]]} is unreadable; "
+            f"replace the files, e.g. {examples}"
+        )
     return kept, skipped

@@ -30,8 +30,10 @@ def clip_problem(spec: ClipSpec) -> str | None:
     arch = Path(spec.arch).stem if spec.arch.endswith(".json") else spec.arch
     cfg = open_clip.get_pretrained_cfg(arch, spec.pretrained)
     if not cfg:
-        return (f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag "
-                f"of {arch}; known tags: {open_clip.list_pretrained_tags_by_model(arch)}")
+        return (
+            f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag "
+            f"of {arch}; known tags: {open_clip.list_pretrained_tags_by_model(arch)}"
+        )
     hub = cfg.get("hf_hub", "")
     repo_id, filename = os.path.split(hub) if hub else ("", "")  # 'org/name/' or 'org/name/file'
     filename = filename or "open_clip_pytorch_model.bin"
@@ -41,9 +43,11 @@ def clip_problem(spec: ClipSpec) -> str | None:
     url_file = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg.get("url", "") or "none")
     if url_file.is_file():
         return None
-    return (f"CLIP {arch} with weights '{spec.pretrained}' is not on this machine: looked in the Hugging Face "
-            f"cache {constants.HF_HUB_CACHE} for {repo_id or '(no hub copy)'} and in {url_file.parent}. "
-            f"On a machine with network run: {FETCH}")
+    return (
+        f"CLIP {arch} with weights '{spec.pretrained}' is not on this machine: looked in the Hugging Face "
+        f"cache {constants.HF_HUB_CACHE} for {repo_id or '(no hub copy)'} and in {url_file.parent}. "
+        f"On a machine with network run: {FETCH}"
+    )
 
 
 def diffusion_problem(spec: DiffusionSpec) -> str | None:
@@ -54,9 +58,13 @@ def diffusion_problem(spec: DiffusionSpec) -> str | None:
     if local.is_dir():
         if (local / "model_index.json").is_file():
             return None
-        return (f"Stable Diffusion directory {local} (models.diffusion.id) has no model_index.json; "
-                "point it at a folder written by diffusers' save_pretrained")
+        return (
+            f"Stable Diffusion directory {local} (models.diffusion.id) has no model_index.json; "
+            "point it at a folder written by diffusers' save_pretrained"
+        )
     if _cached(spec.id, ["model_index.json"], revision=spec.revision):
         return None
-    return (f"Stable Diffusion '{spec.id}' (revision {spec.revision or 'main'}) is not in the Hugging Face cache "
-            f"{constants.HF_HUB_CACHE}. On a machine with network run: {FETCH}")
+    return (
+        f"Stable Diffusion '{spec.id}' (revision {spec.revision or 'main'}) is not in the Hugging Face cache "
+        f"{constants.HF_HUB_CACHE}. On a machine with network run: {FETCH}"
+    )

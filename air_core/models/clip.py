@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import open_clip
 import torch
 
 from air_core.config import ClipSpec
-from air_core.models.availability import clip_problem
 from air_core.errors import ModelNotFoundError
+from air_core.models.availability import clip_problem
 
 log = logging.getLogger(__name__)
 MODEL_CONFIGS = Path(__file__).resolve().parent.parent / "model_configs"
@@ -56,7 +56,8 @@ def _arch_name(arch: str) -> str:
     if arch not in open_clip.list_models():
         raise ModelNotFoundError(
             f"unknown CLIP architecture '{arch}' (models.clip.arch); use an open_clip name such as ViT-B-32, "
-            f"one of {sorted(p.stem for p in MODEL_CONFIGS.glob('*-vit*.json'))}, or a model-config JSON path")
+            f"one of {sorted(p.stem for p in MODEL_CONFIGS.glob('*-vit*.json'))}, or a model-config JSON path"
+        )
     return arch
 
 
@@ -83,13 +84,21 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
     elif not Path(spec.pretrained).is_file() and not open_clip.get_pretrained_cfg(name, spec.pretrained):
         raise ModelNotFoundError(
             f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag of "
-            f"{name}; known tags: {open_clip.list_pretrained_tags_by_model(name)}")
+            f"{name}; known tags: {open_clip.list_pretrained_tags_by_model(name)}"
+        )
     elif hub_offline() and (problem := clip_problem(spec)):
         raise ModelNotFoundError(problem)
     quick_gelu = uses_quick_gelu(spec, name)
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=spec.pretrained, device=device, force_quick_gelu=quick_gelu)
+        name, pretrained=spec.pretrained, device=device, force_quick_gelu=quick_gelu
+    )
     model.eval().requires_grad_(False)
-    log.info("CLIP %s (%s%s): %.1fM parameters on %s", name, spec.pretrained or "random init",
-             ", QuickGELU" if quick_gelu else "", sum(p.numel() for p in model.parameters()) / 1e6, device)
+    log.info(
+        "CLIP %s (%s%s): %.1fM parameters on %s",
+        name,
+        spec.pretrained or "random init",
+        ", QuickGELU" if quick_gelu else "",
+        sum(p.numel() for p in model.parameters()) / 1e6,
+        device,
+    )
     return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name))

@@ -13,13 +13,18 @@ from pathlib import Path
 
 import diffusers
 import torch
-from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline,
-                       UNet2DConditionModel)
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from air_core.config import DiffusionSpec
-from air_core.models.configs import MODEL_CONFIGS, tiny_sd_names
 from air_core.errors import ModelNotFoundError
+from air_core.models.configs import MODEL_CONFIGS, tiny_sd_names
 from air_core.models.tokenizer import build_clip_tokenizer
 
 log = logging.getLogger(__name__)
@@ -35,12 +40,20 @@ def build_tiny_pipeline(name: str, seed: int = 0) -> StableDiffusionPipeline:
     scheduler_class = getattr(diffusers, arch.get("scheduler_class", "DPMSolverMultistepScheduler"))
     scheduler = scheduler_class(**arch["scheduler"])
     return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(arch["text_encoder"]["max_position_embeddings"]),
-        unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=build_clip_tokenizer(arch["text_encoder"]["max_position_embeddings"]),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
-def load_pipeline(spec: DiffusionSpec, device: str | torch.device = "cpu",
-                  dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
+def load_pipeline(
+    spec: DiffusionSpec, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> StableDiffusionPipeline:
     """The pipeline of ``spec`` without safety checker, with a multistep DPM-Solver scheduler."""
     if spec.id in tiny_sd_names():
         pipe = build_tiny_pipeline(spec.id, spec.seed)
@@ -49,8 +62,13 @@ def load_pipeline(spec: DiffusionSpec, device: str | torch.device = "cpu",
         source = str(local) if local.is_dir() else spec.id
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
-                source, revision=None if local.is_dir() else spec.revision, safety_checker=None,
-                requires_safety_checker=False, local_files_only=True, dtype=dtype)
+                source,
+                revision=None if local.is_dir() else spec.revision,
+                safety_checker=None,
+                requires_safety_checker=False,
+                local_files_only=True,
+                dtype=dtype,
+            )
         except (OSError, ValueError) as err:
             from air_core.models.availability import diffusion_problem
 

@@ -30,7 +30,11 @@ def build_clip_tokenizer(model_max_length: int = 77) -> CLIPTokenizer:
     """A CLIPTokenizer equal to SD's, padding with <|endoftext|> (49407)."""
     vocab, merges = clip_vocab_and_merges()
     return CLIPTokenizer(
-        vocab=dict(vocab), merges=list(merges), model_max_length=model_max_length,
-        bos_token="<|startoftext|>", eos_token="<|endoftext|>",
-        unk_token="<|endoftext|>", pad_token="<|endoftext|>",
+        vocab=dict(vocab),
+        merges=list(merges),
+        model_max_length=model_max_length,
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
     )

@@ -20,22 +20,34 @@ def draw_shapes(shapes: ShapesConfig, out_dir: str) -> None:
     write_shapes_dataset(out_dir, shapes)
 
 
-def manifest(source: DataSource, drawn: str, workers: int, manifest_path: str, classes_path: str,
-             skipped_path: str) -> None:
+def manifest(
+    source: DataSource, drawn: str, workers: int, manifest_path: str, classes_path: str, skipped_path: str
+) -> None:
     """Rule manifest: the dataset's layout as the manifest and class tables; unreadable images left out."""
     from air_core.data.imagefolder import class_table
     from air_core.data.readers import drop_unreadable, read_dataset
 
     root = drawn if source.layout == "shapes" else source.root
-    table, names = read_dataset(source.layout, root, source.class_names, test_fraction=source.test_fraction,
-                                split_seed=source.split_seed, allow_outside_root=source.allow_outside_root,
-                                dataset=source.name)
+    table, names = read_dataset(
+        source.layout,
+        root,
+        source.class_names,
+        test_fraction=source.test_fraction,
+        split_seed=source.split_seed,
+        allow_outside_root=source.allow_outside_root,
+        dataset=source.name,
+    )
     table, skipped = drop_unreadable(table, names, source.on_unreadable, source.name, workers or None)
     artifacts.write_table("classes", class_table(names), classes_path)
     artifacts.write_frame("manifest", table, manifest_path)
     artifacts.write_frame("skipped_images", skipped, skipped_path)
-    log.info("%s: %d classes, %s images, %d skipped", source.name, len(names), table["split"].value_counts().to_dict(),
-             len(skipped))
+    log.info(
+        "%s: %d classes, %s images, %d skipped",
+        source.name,
+        len(names),
+        table["split"].value_counts().to_dict(),
+        len(skipped),
+    )
 
 
 def encode_real(clip_spec: ClipSpec, manifest_path: str, out_path: str, device: str, batch_size: int) -> None:
@@ -50,8 +62,15 @@ def encode_real(clip_spec: ClipSpec, manifest_path: str, out_path: str, device: 
     artifacts.write_table("features", {"image_id": table["image_id"].tolist(), "feature": features}, out_path)
 
 
-def zero_shot(clip_spec: ClipSpec, template: str, manifest_path: str, classes_path: str, features_path: str,
-              probs_path: str, text_features_path: str) -> None:
+def zero_shot(
+    clip_spec: ClipSpec,
+    template: str,
+    manifest_path: str,
+    classes_path: str,
+    features_path: str,
+    probs_path: str,
+    text_features_path: str,
+) -> None:
     """Rule zero_shot: the text classifier of "a photo of a {class}" and p_c of every image (eq. 1)."""
     from air_core.encode import encode_class_prompts
     from air_core.evaluate import top1
@@ -65,8 +84,16 @@ def zero_shot(clip_spec: ClipSpec, template: str, manifest_path: str, classes_pa
     text = encode_class_prompts(clip, names, template)
     probs = class_probs(features, text, clip.logit_scale)  # eq. 1
     artifacts.save_arrays({"text_features": text}, text_features_path)
-    artifacts.write_table("zero_shot", {"image_id": table["image_id"].tolist(), "split": table["split"].tolist(),
-                                        "pred": probs.argmax(1), "confidence": probs.max(1).astype(np.float32),
-                                        "probs": probs}, probs_path)
+    artifacts.write_table(
+        "zero_shot",
+        {
+            "image_id": table["image_id"].tolist(),
+            "split": table["split"].tolist(),
+            "pred": probs.argmax(1),
+            "confidence": probs.max(1).astype(np.float32),
+            "probs": probs,
+        },
+        probs_path,
+    )
     test = table["split"].eq("test").to_numpy()
     log.info("zero-shot test top-1 %.1f%%", top1(probs[test].argmax(1), table["label"].to_numpy()[test]))

@@ -12,8 +12,16 @@ from air_core import artifacts
 log = logging.getLogger(__name__)
 
 
-def aggregate(metric_paths: list[str], paper_path: str, ablations_path: str, methods: dict, grid: dict,
-              table_path: str, markdown_path: str, tables_dir: str) -> None:
+def aggregate(
+    metric_paths: list[str],
+    paper_path: str,
+    ablations_path: str,
+    methods: dict,
+    grid: dict,
+    table_path: str,
+    markdown_path: str,
+    tables_dir: str,
+) -> None:
     """Rule aggregate: mean ± std over seeds of every (dataset, paradigm, prompt, method), the paper's number
     beside; the paper's tables 1-3 in their layouts."""
     from air_core.evaluate import paper_rows, summarise, to_markdown
@@ -61,8 +69,10 @@ def plot_pseudo_labels(table_paths: list[str], methods: list[str], seeds: list[i
     """Rule plot_pseudo_labels: accuracy of the most confident pseudo-labels per round, text vs fused (fig. 4)."""
     from air_core.plots import plot_pseudo_label_accuracy
 
-    frames = [artifacts.read_frame("confident_accuracy", path).assign(method=method, seed=seed)
-              for path, method, seed in zip(table_paths, methods, seeds, strict=True)]
+    frames = [
+        artifacts.read_frame("confident_accuracy", path).assign(method=method, seed=seed)
+        for path, method, seed in zip(table_paths, methods, seeds, strict=True)
+    ]
     plot_pseudo_label_accuracy(pd.concat(frames, ignore_index=True), out, title)
 
 
@@ -70,13 +80,28 @@ def plot_training(history_paths: list[str], seeds: list[int], out: str, title: s
     """Rule plot_training: the prompt-training curves of one method over its seeds and rounds."""
     from air_core.plots import plot_training as plot
 
-    history = pd.concat([artifacts.read_frame("history", path).assign(seed=seed)
-                         for path, seed in zip(history_paths, seeds, strict=True)], ignore_index=True)
+    history = pd.concat(
+        [
+            artifacts.read_frame("history", path).assign(seed=seed)
+            for path, seed in zip(history_paths, seeds, strict=True)
+        ],
+        ignore_index=True,
+    )
     plot(history, out, title)
 
 
-def plot_tsne(manifest_path: str, classes_path: str, features_path: str, text_features_path: str,
-              prototypes_path: str, fusion_lambda: float, max_points: int, seed: int, out: str, title: str) -> None:
+def plot_tsne(
+    manifest_path: str,
+    classes_path: str,
+    features_path: str,
+    text_features_path: str,
+    prototypes_path: str,
+    fusion_lambda: float,
+    max_points: int,
+    seed: int,
+    out: str,
+    title: str,
+) -> None:
     """Rule plot_tsne: t-SNE of the test images' features with the text classifier, the synthetic prototypes
     and the fused classifier (fig. 6)."""
     from air_core.plots import embedding_points, fused_classifier, plot_embedding, tsne
@@ -85,28 +110,34 @@ def plot_tsne(manifest_path: str, classes_path: str, features_path: str, text_fe
     features = artifacts.read_frame("features", features_path).merge(manifest, on="image_id", validate="one_to_one")
     test = features[features["split"] == "test"]
     text = artifacts.load_arrays(text_features_path)["text_features"]
-    prototypes = (artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path), "feature")
-                  if prototypes_path else None)
+    prototypes = (
+        artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path), "feature")
+        if prototypes_path
+        else None
+    )
     fused = fused_classifier(text, prototypes, fusion_lambda) if prototypes is not None and fusion_lambda else None
-    x, kinds, labels = embedding_points(artifacts.column_matrix(test, "feature"), test["label"].to_numpy(), text,
-                                        prototypes, max_points, seed, fused)
+    x, kinds, labels = embedding_points(
+        artifacts.column_matrix(test, "feature"), test["label"].to_numpy(), text, prototypes, max_points, seed, fused
+    )
     classes = artifacts.read_frame("classes", classes_path)
     plot_embedding(tsne(x, seed=seed), kinds, labels, classes["class_name"].tolist(), out, title)
 
 
-def plot_studies(metric_paths: list[str], methods: dict, paper_path: str, ablations_path: str, dataset: str,
-                 out: str) -> None:
+def plot_studies(
+    metric_paths: list[str], methods: dict, paper_path: str, ablations_path: str, dataset: str, out: str
+) -> None:
     """Rule plot_studies: accuracy against each swept value (lambda, beta, M) and the SD variant (fig. 3), from
     the dataset's UL/text runs, summarised over seeds as rule aggregate does."""
     from air_core.evaluate import summarise
-    from air_core.study_plots import plot_studies as plot, sweep_panels, variant_points
+    from air_core.study_plots import plot_studies as plot
+    from air_core.study_plots import sweep_panels, variant_points
     from air_core.tables import parse_ablations
 
     results = summarise(pd.concat([artifacts.read_frame("metrics", p) for p in metric_paths], ignore_index=True))
     table1 = pd.read_csv(paper_path)
     paper: dict[str, dict] = {}
     ul_text = table1[(table1["dataset"] == dataset) & (table1["paradigm"] == "ul") & (table1["prompt"] == "text")]
-    numbers = dict(zip(ul_text["method"], ul_text["top1"]))
+    numbers = dict(zip(ul_text["method"], ul_text["top1"], strict=True))
     if {"CPL", "AiR"} <= set(numbers):  # fig. 3: M = 0 is CPL, M = 120 AiR
         paper["n_synthetic"] = {0: numbers["CPL"], 120: numbers["AiR"]}
     table3 = parse_ablations(Path(ablations_path).read_text(encoding="utf-8")).get("table3")
@@ -115,8 +146,17 @@ def plot_studies(metric_paths: list[str], methods: dict, paper_path: str, ablati
     plot(sweep_panels(results, methods, dataset), variant_points(results, methods, dataset), paper, dataset, out)
 
 
-def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_path: str, prototypes_path: str,
-             fusion_lambda: float, n_images: int, device: str, out: str) -> None:
+def plot_cam(
+    clip_spec,
+    manifest_path: str,
+    classes_path: str,
+    text_features_path: str,
+    prototypes_path: str,
+    fusion_lambda: float,
+    n_images: int,
+    device: str,
+    out: str,
+) -> None:
     """Rule plot_cam: Grad-CAM of the image tower for the text-only and the fused prediction of a few test
     images (fig. 5), preferring images whose prediction the fusion changes."""
     import numpy as np
@@ -132,8 +172,13 @@ def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_pat
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     names = artifacts.read_frame("classes", classes_path)["class_name"].tolist()
     text = torch.from_numpy(artifacts.load_arrays(text_features_path)["text_features"]).to(clip.device)
-    protos = (torch.from_numpy(artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path),
-                                                       "feature")).to(clip.device) if prototypes_path else None)
+    protos = (
+        torch.from_numpy(artifacts.column_matrix(artifacts.read_frame("prototypes", prototypes_path), "feature")).to(
+            clip.device
+        )
+        if prototypes_path
+        else None
+    )
     rows, images = [], []
     for index in _cam_images(clip, test, text, protos, fusion_lambda, n_images):
         pil = open_rgb(test.loc[index, "path"])
@@ -141,12 +186,16 @@ def plot_cam(clip_spec, manifest_path: str, classes_path: str, text_features_pat
         with torch.no_grad():
             feature = torch.nn.functional.normalize(clip.model.encode_image(x).float(), dim=-1)
         pred = int((feature @ text.T).argmax())
-        row = {"truth": names[int(test.loc[index, "label"])], "fused": None,
-               "text": (names[pred], grad_cam(clip.model, x, text[pred]))}
+        row = {
+            "truth": names[int(test.loc[index, "label"])],
+            "fused": None,
+            "text": (names[pred], grad_cam(clip.model, x, text[pred])),
+        }
         if protos is not None:
             with torch.no_grad():  # eq. 7's argmax
-                fused = (torch.softmax(clip.logit_scale * feature @ text.T, dim=-1) + fusion_lambda
-                         * torch.softmax(clip.logit_scale * feature @ protos.T, dim=-1))
+                fused = torch.softmax(clip.logit_scale * feature @ text.T, dim=-1) + fusion_lambda * torch.softmax(
+                    clip.logit_scale * feature @ protos.T, dim=-1
+                )
             label = int(fused.argmax())
             row["fused"] = (names[label], grad_cam(clip.model, x, fused_vector(text, protos, fusion_lambda, label)))
         rows.append(row)
@@ -170,7 +219,8 @@ def _cam_images(clip, test: pd.DataFrame, text, protos, fusion_lambda: float, n_
     p = torch.softmax(clip.logit_scale * feats @ text.T, dim=-1)
     fused = p + fusion_lambda * torch.softmax(clip.logit_scale * feats @ protos.T, dim=-1)
     changed = (p.argmax(1) != fused.argmax(1)).cpu().numpy()
-    ranked = [i for i, c in zip(order, changed) if c] + [i for i, c in zip(order, changed) if not c]
+    pairs = list(zip(order, changed, strict=True))
+    ranked = [i for i, c in pairs if c] + [i for i, c in pairs if not c]
     return ranked[:n_images]
 
 

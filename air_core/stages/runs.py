@@ -14,9 +14,21 @@ from air_core.config import ClipSpec, Recipe
 log = logging.getLogger(__name__)
 
 
-def train_prompts(clip_spec: ClipSpec, recipe: Recipe, dataset: str, paradigm: str, prompt: str, seed: int,
-                  manifest_path: str, features_path: str, text_features_path: str, synthetic_path: str,
-                  shard_paths: list[str], out_dir: str, device: str) -> None:
+def train_prompts(
+    clip_spec: ClipSpec,
+    recipe: Recipe,
+    dataset: str,
+    paradigm: str,
+    prompt: str,
+    seed: int,
+    manifest_path: str,
+    features_path: str,
+    text_features_path: str,
+    synthetic_path: str,
+    shard_paths: list[str],
+    out_dir: str,
+    device: str,
+) -> None:
     """Rule train_prompts: the paradigm's split, then the recipe's rounds; every round's tables, the prompt."""
     from air_core.jobs import resolve_device, seed_everything
     from air_core.models.clip import load_clip
@@ -31,23 +43,44 @@ def train_prompts(clip_spec: ClipSpec, recipe: Recipe, dataset: str, paradigm: s
     manifest = artifacts.read_frame("manifest", manifest_path)
     split = make_split(manifest, paradigm, seed)  # the split seed follows the run seed
     synthetic = artifacts.read_frame("synthetic_features", synthetic_path) if synthetic_path else None
-    data, pool = training_data(manifest, split, artifacts.read_frame("features", features_path),
-                               artifacts.load_arrays(text_features_path)["text_features"], clip.logit_scale,
-                               synthetic, recipe.n_synthetic, recipe.prototypes)
+    data, pool = training_data(
+        manifest,
+        split,
+        artifacts.read_frame("features", features_path),
+        artifacts.load_arrays(text_features_path)["text_features"],
+        clip.logit_scale,
+        synthetic,
+        recipe.n_synthetic,
+        recipe.prototypes,
+    )
     image_ids = manifest["image_id"].to_numpy()[pool]
     if prompt == "visual":
         shards = [artifacts.read_frame("synthetic_shard", s) for s in shard_paths]
         attach_images(data, image_ids, image_paths(manifest, shards), clip.preprocess, recipe)
     names = manifest.drop_duplicates("label").sort_values("label")["class_name"].tolist()
     result = train_iterations(data, recipe, clip.model, clip.tokenizer, names, seed, prompt, torch_device)
-    settings = {"run": {"dataset": dataset, "paradigm": paradigm, "prompt": prompt, "method": recipe.name,
-                        "seed": seed}, "recipe": dataclasses.asdict(recipe), "clip": dataclasses.asdict(clip_spec)}
+    settings = {
+        "run": {"dataset": dataset, "paradigm": paradigm, "prompt": prompt, "method": recipe.name, "seed": seed},
+        "recipe": dataclasses.asdict(recipe),
+        "clip": dataclasses.asdict(clip_spec),
+    }
     write_run(out_dir, result, split, image_ids, manifest["label"].to_numpy()[pool], settings)
 
 
-def evaluate(clip_spec: ClipSpec, manifest_path: str, features_path: str, classifier_path: str, prompt_path: str,
-             settings_path: str, split_path: str, pseudo_labels_path: str, predictions_path: str, metrics_path: str,
-             device: str, threads: int = 0) -> None:
+def evaluate(
+    clip_spec: ClipSpec,
+    manifest_path: str,
+    features_path: str,
+    classifier_path: str,
+    prompt_path: str,
+    settings_path: str,
+    split_path: str,
+    pseudo_labels_path: str,
+    predictions_path: str,
+    metrics_path: str,
+    device: str,
+    threads: int = 0,
+) -> None:
     """Rule evaluate: test predictions over all classes, the paradigm's metric, the pseudo-label accuracy.
 
     Text prompts classify the cached features (no torch); visual prompts run the prompted image tower."""
@@ -67,19 +100,30 @@ def evaluate(clip_spec: ClipSpec, manifest_path: str, features_path: str, classi
 
         set_threads(threads)
         clip = load_clip(clip_spec, resolve_device(device))
-        features = visual_test_features(clip, prompt_state, settings["recipe"]["n_ctx"], classifier,
-                                        test["path"].tolist(), clip.device)
+        features = visual_test_features(
+            clip, prompt_state, settings["recipe"]["n_ctx"], classifier, test["path"].tolist(), clip.device
+        )
     else:
         cached = artifacts.read_frame("features", features_path).set_index("image_id")
         features = artifacts.column_matrix(cached.loc[test["image_id"]], "feature")
     pred, label = (features @ classifier.T).argmax(1), test["label"].to_numpy()  # over all classes
-    artifacts.write_table("predictions", {"image_id": test["image_id"].tolist(), "label": label, "pred": pred,
-                                          "correct": pred == label}, predictions_path)
+    artifacts.write_table(
+        "predictions",
+        {"image_id": test["image_id"].tolist(), "label": label, "pred": pred, "correct": pred == label},
+        predictions_path,
+    )
     metrics = paradigm_metrics(pred, label, split["seen"].to_numpy()[is_test], run["paradigm"])
     pseudo = artifacts.read_frame("pseudo_labels", pseudo_labels_path)
     last = pseudo[pseudo["iteration"] == pseudo["iteration"].max()] if len(pseudo) else pseudo
     pl_acc = 100 * last["correct"].mean() if len(last) else np.nan
-    artifacts.write_table("metrics", {**{k: [run[k]] for k in ("dataset", "paradigm", "prompt", "method", "seed")},
-                                      **{k: [v] for k, v in metrics.items()}, "pseudo_label_acc": [pl_acc],
-                                      "n_test": [len(test)]}, metrics_path)
+    artifacts.write_table(
+        "metrics",
+        {
+            **{k: [run[k]] for k in ("dataset", "paradigm", "prompt", "method", "seed")},
+            **{k: [v] for k, v in metrics.items()},
+            "pseudo_label_acc": [pl_acc],
+            "n_test": [len(test)],
+        },
+        metrics_path,
+    )
     log.info("%s: %s, pseudo-label accuracy %.2f%%", Path(metrics_path).parent, metrics, pl_acc)

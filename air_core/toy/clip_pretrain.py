@@ -13,9 +13,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import open_clip
@@ -54,8 +54,13 @@ def model_config(cfg: ToyClipConfig, image_size: int) -> dict:
     return {
         "embed_dim": cfg.embed_dim,
         "vision_cfg": {"image_size": image_size, "layers": [1, 1, 1, 1], "width": cfg.image_width, "patch_size": None},
-        "text_cfg": {"context_length": cfg.context_length, "vocab_size": 49408, "width": cfg.text_width,
-                     "heads": cfg.text_heads, "layers": cfg.text_layers},
+        "text_cfg": {
+            "context_length": cfg.context_length,
+            "vocab_size": 49408,
+            "width": cfg.text_width,
+            "heads": cfg.text_heads,
+            "layers": cfg.text_layers,
+        },
     }
 
 
@@ -83,14 +88,17 @@ def image_batch(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, labels: torch.Tensor,
-              logit_scale: torch.Tensor) -> torch.Tensor:
+def clip_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, labels: torch.Tensor, logit_scale: torch.Tensor
+) -> torch.Tensor:
     """Symmetric CLIP loss in which every same-class pair of the batch is a positive (soft targets)."""
     logits = logit_scale * image_features @ text_features.T  # (B, B)
     positives = (labels[:, None] == labels[None, :]).float()  # (B, B)
     targets = positives / positives.sum(dim=1, keepdim=True)
-    return 0.5 * (torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
-                  + torch.sum(-targets * F.log_softmax(logits.T, dim=1), dim=1).mean())
+    return 0.5 * (
+        torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
+        + torch.sum(-targets * F.log_softmax(logits.T, dim=1), dim=1).mean()
+    )
 
 
 def _lr(step: int, cfg: ToyClipConfig) -> float:
@@ -100,8 +108,14 @@ def _lr(step: int, cfg: ToyClipConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def pretrain_clip(model: open_clip.CLIP, tokenizer, images: np.ndarray, labels: np.ndarray,
-                  class_names: Sequence[str], cfg: ToyClipConfig) -> list[dict]:
+def pretrain_clip(
+    model: open_clip.CLIP,
+    tokenizer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    cfg: ToyClipConfig,
+) -> list[dict]:
     """Train ``model`` in place on (image, "<template> <class>") pairs for ``cfg.steps`` steps.
 
     Args:
@@ -133,21 +147,32 @@ def pretrain_clip(model: open_clip.CLIP, tokenizer, images: np.ndarray, labels: 
         history.append({"step": step, "lr": lr, "loss": loss.item(), "logit_scale": model.logit_scale.exp().item()})
     model.eval()
     seconds = time.perf_counter() - start
-    log.info("toy CLIP: %d steps in %.0f s (%.2f steps/s), loss %.3f -> %.3f", cfg.steps, seconds,
-             cfg.steps / max(seconds, 1e-9), np.mean([h["loss"] for h in history[:20]]),
-             np.mean([h["loss"] for h in history[-20:]]))
+    log.info(
+        "toy CLIP: %d steps in %.0f s (%.2f steps/s), loss %.3f -> %.3f",
+        cfg.steps,
+        seconds,
+        cfg.steps / max(seconds, 1e-9),
+        np.mean([h["loss"] for h in history[:20]]),
+        np.mean([h["loss"] for h in history[-20:]]),
+    )
     return history
 
 
 @torch.no_grad()
-def zero_shot_accuracy(model: open_clip.CLIP, tokenizer, images: np.ndarray, labels: np.ndarray,
-                       class_names: Sequence[str], template: str = "a photo of a {}") -> float:
+def zero_shot_accuracy(
+    model: open_clip.CLIP,
+    tokenizer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    template: str = "a photo of a {}",
+) -> float:
     """Top-1 (%) of the text classifier "<template> <class>" on ``images``."""
     model.eval()
     text = F.normalize(model.encode_text(tokenizer([template.format(n) for n in class_names])), dim=-1)
     preds = []
     for i in range(0, len(images), 512):
-        preds.append((F.normalize(model.encode_image(image_batch(images[i:i + 512])), dim=-1) @ text.T).argmax(1))
+        preds.append((F.normalize(model.encode_image(image_batch(images[i : i + 512])), dim=-1) @ text.T).argmax(1))
     return float(100 * (torch.cat(preds).numpy() == labels).mean())
 
 

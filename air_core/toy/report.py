@@ -11,17 +11,18 @@ per class (the paper's fig. 4 measure), with the same functions the runs use.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from air_core.artifacts import column_matrix
 from air_core.intervals import comparison_line, paired_difference, replicates_needed
+from air_core.prototypes import select_prototypes
 from air_core.pseudo_labels import class_probs, fuse
 from air_core.relabel import most_confident
 from air_core.run_inputs import real_prototype_rows
-from air_core.prototypes import select_prototypes
 
 CONFIDENT_PER_CLASS = 50
 HALF_WIDTH = 3.0  # points: the interval the demo aims for on its first comparison (docs/toy_world.md)
@@ -40,8 +41,14 @@ def synthetic_prototypes(synthetic: pd.DataFrame, n_classes: int) -> np.ndarray:
     return feats[chosen]
 
 
-def pseudo_label_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, logit_scale: float,
-                      prototypes: Mapping[str, np.ndarray], fusion_lambda: float) -> list[dict]:
+def pseudo_label_rows(
+    pool: np.ndarray,
+    truth: np.ndarray,
+    text: np.ndarray,
+    logit_scale: float,
+    prototypes: Mapping[str, np.ndarray],
+    fusion_lambda: float,
+) -> list[dict]:
     """Round-0 pseudo-label accuracy of p (text only) and of p + lambda * p_hat for each prototype set.
 
     Args:
@@ -51,23 +58,46 @@ def pseudo_label_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, log
     p = class_probs(pool, text, logit_scale)  # eq. 1
     scores = {"text only (p)": p}
     for name, protos in prototypes.items():
-        scores[f"fused, {name} (p + {fusion_lambda:g} p_hat)"] = fuse(p, class_probs(pool, protos, logit_scale),
-                                                                       fusion_lambda)  # eq. 7
+        scores[f"fused, {name} (p + {fusion_lambda:g} p_hat)"] = fuse(
+            p, class_probs(pool, protos, logit_scale), fusion_lambda
+        )  # eq. 7
     rows = []
     classes = np.arange(text.shape[0])
     for name, s in scores.items():
-        rows.append({"group": "pseudo_labels", "name": f"{name}: all {len(truth)} unlabeled images",
-                     "value": float(100 * np.mean(s.argmax(1) == truth)), "std": np.nan, "n": len(truth),
-                     "low": np.nan, "high": np.nan})
+        rows.append(
+            {
+                "group": "pseudo_labels",
+                "name": f"{name}: all {len(truth)} unlabeled images",
+                "value": float(100 * np.mean(s.argmax(1) == truth)),
+                "std": np.nan,
+                "n": len(truth),
+                "low": np.nan,
+                "high": np.nan,
+            }
+        )
         picked, labels = most_confident(s, classes, CONFIDENT_PER_CLASS)
-        rows.append({"group": "pseudo_labels", "name": f"{name}: {CONFIDENT_PER_CLASS} most confident per class",
-                     "value": float(100 * np.mean(labels == truth[picked])), "std": np.nan, "n": len(picked),
-                     "low": np.nan, "high": np.nan})
+        rows.append(
+            {
+                "group": "pseudo_labels",
+                "name": f"{name}: {CONFIDENT_PER_CLASS} most confident per class",
+                "value": float(100 * np.mean(labels == truth[picked])),
+                "std": np.nan,
+                "n": len(picked),
+                "low": np.nan,
+                "high": np.nan,
+            }
+        )
     return rows
 
 
-def lambda_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, logit_scale: float, prototypes: np.ndarray,
-                lambdas: Sequence[float]) -> list[dict]:
+def lambda_rows(
+    pool: np.ndarray,
+    truth: np.ndarray,
+    text: np.ndarray,
+    logit_scale: float,
+    prototypes: np.ndarray,
+    lambdas: Sequence[float],
+) -> list[dict]:
     """Round-0 pseudo-label accuracy of p + lambda * p_hat (eq. 7) for each lambda: all images and the most
     confident per class. lambda = 0 is the text classifier alone."""
     p, p_hat = class_probs(pool, text, logit_scale), class_probs(pool, prototypes, logit_scale)
@@ -75,12 +105,25 @@ def lambda_rows(pool: np.ndarray, truth: np.ndarray, text: np.ndarray, logit_sca
     for lam in lambdas:
         scores = fuse(p, p_hat, lam)
         picked, labels = most_confident(scores, classes, CONFIDENT_PER_CLASS)
-        for name, value, n in ((f"lambda = {lam:g}: all {len(truth)} unlabeled images",
-                                np.mean(scores.argmax(1) == truth), len(truth)),
-                               (f"lambda = {lam:g}: {CONFIDENT_PER_CLASS} most confident per class",
-                                np.mean(labels == truth[picked]), len(picked))):
-            rows.append({"group": "lambda_sweep", "name": name, "value": float(100 * value), "std": np.nan, "n": n,
-                         "low": np.nan, "high": np.nan})
+        for name, value, n in (
+            (f"lambda = {lam:g}: all {len(truth)} unlabeled images", np.mean(scores.argmax(1) == truth), len(truth)),
+            (
+                f"lambda = {lam:g}: {CONFIDENT_PER_CLASS} most confident per class",
+                np.mean(labels == truth[picked]),
+                len(picked),
+            ),
+        ):
+            rows.append(
+                {
+                    "group": "lambda_sweep",
+                    "name": name,
+                    "value": float(100 * value),
+                    "std": np.nan,
+                    "n": n,
+                    "low": np.nan,
+                    "high": np.nan,
+                }
+            )
     return rows
 
 
@@ -94,8 +137,9 @@ def comparison_pairs(methods: Mapping[str, Mapping[str, Any]]) -> list[tuple[str
     for m, info in methods.items():
         if info["base"] != "zero_shot" and not info["fuses"] and not info["synthetic_loss"]:
             text_only.setdefault(info["base"], m)
-    fusing = [(m, text_only[info["base"]], info) for m, info in methods.items()
-              if info["fuses"] and info["base"] in text_only]
+    fusing = [
+        (m, text_only[info["base"]], info) for m, info in methods.items() if info["fuses"] and info["base"] in text_only
+    ]
     pairs = [(m, ref, "top1") for m, ref, _ in fusing]
     pairs += [(ref, zero_shot[0], "top1") for ref in text_only.values() if zero_shot]
     pairs += [(m, ref, "pseudo_label_acc") for m, ref, info in fusing if info["prototypes"] == "synthetic"]
@@ -113,14 +157,30 @@ def comparison_rows(metrics: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]
         if a not in wide or b not in wide or wide.empty:
             continue
         cmp = paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), a, b, measure=MEASURES[column])
-        rows.append({"group": "comparisons", "name": cmp.label, "value": cmp.mean,
-                     "std": float(np.std(wide[a] - wide[b], ddof=1)) if cmp.n > 1 else np.nan, "n": cmp.n,
-                     "low": cmp.low, "high": cmp.high})
+        rows.append(
+            {
+                "group": "comparisons",
+                "name": cmp.label,
+                "value": cmp.mean,
+                "std": float(np.std(wide[a] - wide[b], ddof=1)) if cmp.n > 1 else np.nan,
+                "n": cmp.n,
+                "low": cmp.low,
+                "high": cmp.high,
+            }
+        )
     if rows and rows[0]["n"] > 1:
         needed = replicates_needed(rows[0]["std"], HALF_WIDTH)
-        rows.append({"group": "replicates", "name": f"{rows[0]['name']}: replicates for a half-width of "
-                     f"{HALF_WIDTH:g} points at the measured sd", "value": float(needed), "std": rows[0]["std"],
-                     "n": rows[0]["n"], "low": np.nan, "high": np.nan})
+        rows.append(
+            {
+                "group": "replicates",
+                "name": f"{rows[0]['name']}: replicates for a half-width of {HALF_WIDTH:g} points at the measured sd",
+                "value": float(needed),
+                "std": rows[0]["std"],
+                "n": rows[0]["n"],
+                "low": np.nan,
+                "high": np.nan,
+            }
+        )
     return rows
 
 
@@ -136,14 +196,32 @@ def final_rows(metrics: pd.DataFrame) -> list[dict]:
         for column, label in (("top1", "test top-1"), ("pseudo_label_acc", "last-round pseudo-label accuracy")):
             values = runs[column].dropna()
             if len(values):
-                rows.append({"group": "final", "name": f"{method}: {label}", "value": float(values.mean()),
-                             "std": float(values.std(ddof=0)), "n": len(values), "low": np.nan, "high": np.nan})
+                rows.append(
+                    {
+                        "group": "final",
+                        "name": f"{method}: {label}",
+                        "value": float(values.mean()),
+                        "std": float(values.std(ddof=0)),
+                        "n": len(values),
+                        "low": np.nan,
+                        "high": np.nan,
+                    }
+                )
     return rows
 
 
-def report_rows(dataset: str, manifest: pd.DataFrame, features: pd.DataFrame, text: np.ndarray,
-                clip_summary: Mapping[str, Any], synthetic: Mapping[str, pd.DataFrame], metrics: pd.DataFrame,
-                methods: Mapping[str, Mapping[str, Any]], fusion_lambda: float, lambdas: Sequence[float]) -> list[dict]:
+def report_rows(
+    dataset: str,
+    manifest: pd.DataFrame,
+    features: pd.DataFrame,
+    text: np.ndarray,
+    clip_summary: Mapping[str, Any],
+    synthetic: Mapping[str, pd.DataFrame],
+    metrics: pd.DataFrame,
+    methods: Mapping[str, Mapping[str, Any]],
+    fusion_lambda: float,
+    lambdas: Sequence[float],
+) -> list[dict]:
     """Every row of the demo's table ('toy_world' schema).
 
     Args:
@@ -157,19 +235,40 @@ def report_rows(dataset: str, manifest: pd.DataFrame, features: pd.DataFrame, te
     pool, test = manifest[manifest["split"].isin(["train", "val"])], manifest[manifest["split"] == "test"]
     pool_feats, test_feats = (column_matrix(features.loc[m["image_id"]], "feature") for m in (pool, test))
     nan = {"std": np.nan, "low": np.nan, "high": np.nan}
-    rows = [{"group": "zero_shot", "name": "held-out source world images", "value": clip_summary["source_heldout_top1"],
-             "n": clip_summary["n_heldout"], **nan},
-            {"group": "zero_shot", "name": f"target ({dataset}) test images", "n": len(test), **nan,
-             "value": float(100 * np.mean((test_feats @ text.T).argmax(1) == test["label"].to_numpy()))}]
+    rows = [
+        {
+            "group": "zero_shot",
+            "name": "held-out source world images",
+            "value": clip_summary["source_heldout_top1"],
+            "n": clip_summary["n_heldout"],
+            **nan,
+        },
+        {
+            "group": "zero_shot",
+            "name": f"target ({dataset}) test images",
+            "n": len(test),
+            **nan,
+            "value": float(100 * np.mean((test_feats @ text.T).argmax(1) == test["label"].to_numpy())),
+        },
+    ]
     for variant, label in (("base", "plain"), ("lora", "LoRA-tuned")):
         table = synthetic[variant]
-        rows.append({"group": "class_agreement", "name": f"{label} toy SD", "n": len(table), **nan,
-                     "value": agreement(column_matrix(table, "feature"), table["label"].to_numpy(), text)})
+        rows.append(
+            {
+                "group": "class_agreement",
+                "name": f"{label} toy SD",
+                "n": len(table),
+                **nan,
+                "value": agreement(column_matrix(table, "feature"), table["label"].to_numpy(), text),
+            }
+        )
     scale, truth = clip_summary["logit_scale"], pool["label"].to_numpy()
     lora_prototypes = synthetic_prototypes(synthetic["lora"], len(text))
-    prototypes = {"synthetic prototypes (LoRA SD)": lora_prototypes,
-                  "synthetic prototypes (plain SD)": synthetic_prototypes(synthetic["base"], len(text)),
-                  "real-image prototypes (reference)": real_prototypes(pool_feats, text, scale)}
+    prototypes = {
+        "synthetic prototypes (LoRA SD)": lora_prototypes,
+        "synthetic prototypes (plain SD)": synthetic_prototypes(synthetic["base"], len(text)),
+        "real-image prototypes (reference)": real_prototypes(pool_feats, text, scale),
+    }
     rows += pseudo_label_rows(pool_feats, truth, text, scale, prototypes, fusion_lambda)
     rows += lambda_rows(pool_feats, truth, text, scale, lora_prototypes, lambdas)
     rows += final_rows(metrics)
@@ -179,21 +278,29 @@ def report_rows(dataset: str, manifest: pd.DataFrame, features: pd.DataFrame, te
 
 def to_markdown(rows: list[dict], title: str) -> str:
     """The table as Markdown, one section per group; comparisons as one line each with their verdict."""
-    headings = {"zero_shot": "Toy CLIP zero-shot", "class_agreement": "Toy SD class agreement (toy CLIP judges)",
-                "pseudo_labels": "Pseudo-label accuracy, first round (eq. 7)",
-                "lambda_sweep": "Pseudo-label accuracy, first round, against eq. 7's lambda (LoRA SD prototypes)",
-                "final": "Final, per method (mean ± std over seeds, ddof 0)"}
+    headings = {
+        "zero_shot": "Toy CLIP zero-shot",
+        "class_agreement": "Toy SD class agreement (toy CLIP judges)",
+        "pseudo_labels": "Pseudo-label accuracy, first round (eq. 7)",
+        "lambda_sweep": "Pseudo-label accuracy, first round, against eq. 7's lambda (LoRA SD prototypes)",
+        "final": "Final, per method (mean ± std over seeds, ddof 0)",
+    }
     lines = [f"## {title}", ""]
     comparisons = [r for r in rows if r["group"] == "comparisons"]
     if comparisons:
-        lines += [f"### Comparisons: paired differences over {comparisons[0]['n']} run seeds, 95 % t interval",
-                  "", "```"]
+        lines += [
+            f"### Comparisons: paired differences over {comparisons[0]['n']} run seeds, 95 % t interval",
+            "",
+            "```",
+        ]
         lines += [comparison_line(r["name"], r["value"], r["low"], r["high"], r["n"]) for r in comparisons]
         lines += ["```", ""]
         for r in rows:
             if r["group"] == "replicates":
-                lines += [f"{r['name']}: {r['value']:.0f} (sd of the differences {r['std']:.1f}, "
-                          f"{r['n']} replicates ran)", ""]
+                lines += [
+                    f"{r['name']}: {r['value']:.0f} (sd of the differences {r['std']:.1f}, {r['n']} replicates ran)",
+                    "",
+                ]
     for group, heading in headings.items():
         members = [r for r in rows if r["group"] == group]
         if not members:

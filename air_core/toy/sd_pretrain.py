@@ -16,15 +16,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import (AutoencoderKL, DDPMScheduler, DPMSolverMultistepScheduler, StableDiffusionPipeline,
-                       UNet2DConditionModel)
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
 from tqdm import tqdm
 from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -33,8 +38,14 @@ from air_core.generate import caption
 
 log = logging.getLogger(__name__)
 # SD v1's noise schedule.
-SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-            "prediction_type": "epsilon", "steps_offset": 1}
+SCHEDULE = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "steps_offset": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -64,27 +75,42 @@ class ToySdConfig:
 
 def build_vae(cfg: ToySdConfig, image_size: int) -> AutoencoderKL:
     n = len(cfg.vae_channels)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=cfg.vae_latent_channels, layers_per_block=1,
-                        block_out_channels=list(cfg.vae_channels), down_block_types=["DownEncoderBlock2D"] * n,
-                        up_block_types=["UpDecoderBlock2D"] * n, norm_num_groups=8, sample_size=image_size)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=cfg.vae_latent_channels,
+        layers_per_block=1,
+        block_out_channels=list(cfg.vae_channels),
+        down_block_types=["DownEncoderBlock2D"] * n,
+        up_block_types=["UpDecoderBlock2D"] * n,
+        norm_num_groups=8,
+        sample_size=image_size,
+    )
     with torch.no_grad():  # start near-deterministic (posterior std ~0.05): a short training then fits quickly
-        vae.encoder.conv_out.bias[vae.config.latent_channels:] = -6.0  # the log-variance channels
+        vae.encoder.conv_out.bias[vae.config.latent_channels :] = -6.0  # the log-variance channels
     return vae
 
 
-def build_unet(cfg: ToySdConfig, latent_size: int, latent_channels: int,
-               cross_attention_dim: int) -> UNet2DConditionModel:
+def build_unet(
+    cfg: ToySdConfig, latent_size: int, latent_channels: int, cross_attention_dim: int
+) -> UNet2DConditionModel:
     n = len(cfg.unet_channels)
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels, layers_per_block=1,
+        sample_size=latent_size,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        layers_per_block=1,
         block_out_channels=list(cfg.unet_channels),
         down_block_types=["CrossAttnDownBlock2D"] * (n - 1) + ["DownBlock2D"],
         up_block_types=["UpBlock2D"] + ["CrossAttnUpBlock2D"] * (n - 1),
-        cross_attention_dim=cross_attention_dim, attention_head_dim=cfg.unet_attention_heads, norm_num_groups=8,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=cfg.unet_attention_heads,
+        norm_num_groups=8,
         # Every ResNet block then sees the class through the time embedding, not only the cross-attention
         # layers: the UNet learns to draw the right shape in fewer steps.
         addition_embed_type="text" if cfg.unet_pooled_text else None,
-        addition_embed_type_num_heads=cfg.unet_attention_heads)
+        addition_embed_type_num_heads=cfg.unet_attention_heads,
+    )
 
 
 def pixels(images: np.ndarray) -> torch.Tensor:
@@ -130,7 +156,7 @@ def encode_latents(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 512
     """
     means, stds = [], []
     for i in tqdm(range(0, len(images), batch_size), desc="toy SD: encoding latents", mininterval=10):
-        dist = vae.encode(pixels(images[i:i + batch_size])).latent_dist
+        dist = vae.encode(pixels(images[i : i + batch_size])).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)
     mean, std = torch.cat(means), torch.cat(stds)
@@ -143,14 +169,26 @@ def encode_latents(vae: AutoencoderKL, images: np.ndarray, batch_size: int = 512
 @torch.no_grad()
 def caption_states(tokenizer: CLIPTokenizer, text_encoder: CLIPTextModel, captions: Sequence[str]) -> torch.Tensor:
     """(N, L, W) per-token text-encoder states of ``captions``, tokenized as the SD pipeline does."""
-    ids = tokenizer(list(captions), padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                    return_tensors="pt").input_ids
+    ids = tokenizer(
+        list(captions),
+        padding="max_length",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
     return text_encoder(ids)[0]
 
 
-def train_unet(unet: UNet2DConditionModel, latent_mean: torch.Tensor, latent_std: torch.Tensor,
-               labels: np.ndarray, states: torch.Tensor, empty: torch.Tensor, scaling_factor: float,
-               cfg: ToySdConfig) -> list[dict]:
+def train_unet(
+    unet: UNet2DConditionModel,
+    latent_mean: torch.Tensor,
+    latent_std: torch.Tensor,
+    labels: np.ndarray,
+    states: torch.Tensor,
+    empty: torch.Tensor,
+    scaling_factor: float,
+    cfg: ToySdConfig,
+) -> list[dict]:
     """Epsilon prediction with min-SNR-gamma weights, ``cfg.unet_steps`` steps.
 
     Args:
@@ -186,25 +224,37 @@ def train_unet(unet: UNet2DConditionModel, latent_mean: torch.Tensor, latent_std
     return history
 
 
-def pretrain_vae(images: np.ndarray, labels: np.ndarray,
-                 cfg: ToySdConfig) -> tuple[AutoencoderKL, torch.Tensor, torch.Tensor, np.ndarray, list[dict]]:
+def pretrain_vae(
+    images: np.ndarray, labels: np.ndarray, cfg: ToySdConfig
+) -> tuple[AutoencoderKL, torch.Tensor, torch.Tensor, np.ndarray, list[dict]]:
     """The toy VAE trained on ``images``; the latent posteriors (mean, std; ``encode_latents``) and labels of
     the first ``cfg.unet_images_per_class`` images of each class, which the UNet trains on."""
     torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     vae = build_vae(cfg, images.shape[1])
     history = train_vae(vae, images, cfg)
-    keep = np.concatenate([np.flatnonzero(labels == c)[:cfg.unet_images_per_class] for c in np.unique(labels)])
+    keep = np.concatenate([np.flatnonzero(labels == c)[: cfg.unet_images_per_class] for c in np.unique(labels)])
     mean, std = encode_latents(vae, images[keep])
-    log.info("toy VAE: %.2fM parameters, %d steps, reconstruction MSE %.4f, %.0f s",
-             sum(p.numel() for p in vae.parameters()) / 1e6, cfg.vae_steps,
-             np.mean([h["mse"] for h in history[-20:]]), time.perf_counter() - start)
+    log.info(
+        "toy VAE: %.2fM parameters, %d steps, reconstruction MSE %.4f, %.0f s",
+        sum(p.numel() for p in vae.parameters()) / 1e6,
+        cfg.vae_steps,
+        np.mean([h["mse"] for h in history[-20:]]),
+        time.perf_counter() - start,
+    )
     return vae, mean, std, labels[keep], history
 
 
-def pretrain_sd(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch.Tensor, labels: np.ndarray,
-                class_names: Sequence[str], text_encoder: CLIPTextModel, tokenizer: CLIPTokenizer,
-                cfg: ToySdConfig) -> tuple[StableDiffusionPipeline, list[dict]]:
+def pretrain_sd(
+    vae: AutoencoderKL,
+    latent_mean: torch.Tensor,
+    latent_std: torch.Tensor,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    text_encoder: CLIPTextModel,
+    tokenizer: CLIPTokenizer,
+    cfg: ToySdConfig,
+) -> tuple[StableDiffusionPipeline, list[dict]]:
     """The UNet on the VAE's latents, conditioned on the frozen ``text_encoder``: the whole pipeline and losses.
 
     Args:
@@ -216,12 +266,21 @@ def pretrain_sd(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch
     empty = caption_states(tokenizer, text_encoder, [""])
     torch.manual_seed(cfg.seed + 1)
     unet = build_unet(cfg, latent_mean.shape[-1], latent_mean.shape[1], text_encoder.config.hidden_size)
-    log.info("toy SD: UNet %.2fM, text encoder %.2fM parameters",
-             *(sum(p.numel() for p in m.parameters()) / 1e6 for m in (unet, text_encoder)))
+    log.info(
+        "toy SD: UNet %.2fM, text encoder %.2fM parameters",
+        *(sum(p.numel() for p in m.parameters()) / 1e6 for m in (unet, text_encoder)),
+    )
     history = train_unet(unet, latent_mean, latent_std, labels, states, empty, vae.config.scaling_factor, cfg)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=DPMSolverMultistepScheduler(**SCHEDULE), safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=DPMSolverMultistepScheduler(**SCHEDULE),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     log.info("toy SD UNet: %d steps in %.0f s", cfg.unet_steps, time.perf_counter() - start)
     return pipe, history
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -29,8 +29,14 @@ from air_core.data.images import open_rgb
 
 SHAPES = ("circle", "triangle", "square", "star", "cross", "ring")
 COLOURS = {
-    "red": (215, 35, 35), "orange": (245, 135, 20), "yellow": (240, 220, 40), "green": (35, 165, 55),
-    "cyan": (40, 205, 215), "blue": (35, 65, 215), "purple": (135, 45, 190), "pink": (245, 125, 185),
+    "red": (215, 35, 35),
+    "orange": (245, 135, 20),
+    "yellow": (240, 220, 40),
+    "green": (35, 165, 55),
+    "cyan": (40, 205, 215),
+    "blue": (35, 65, 215),
+    "purple": (135, 45, 190),
+    "pink": (245, 125, 185),
 }
 DUSK_LIGHT = np.array([1.0, 0.8, 0.58])  # per-channel gain of the target's warm light
 DUSK_BACKGROUND = np.array([25.0, 55.0, 80.0])  # mean background colour of the target
@@ -45,8 +51,18 @@ class WorldConfig:
     colours: tuple[str, ...] = tuple(COLOURS)
     source_per_class: int = 600  # source training images per shape x colour class
     source_test_per_class: int = 20  # held-out source images per class (the toy CLIP's check)
-    target_classes: tuple[str, ...] = ("red circle", "orange star", "yellow square", "green triangle", "cyan ring",
-                                       "blue cross", "purple circle", "pink triangle", "red square", "yellow star")
+    target_classes: tuple[str, ...] = (
+        "red circle",
+        "orange star",
+        "yellow square",
+        "green triangle",
+        "cyan ring",
+        "blue cross",
+        "purple circle",
+        "pink triangle",
+        "red square",
+        "yellow star",
+    )
     target_train_per_class: int = 120  # the unlabeled pool
     target_test_per_class: int = 60
     shift: float = 1.0  # 0 = the target looks like the source world, 1 = full dusk style
@@ -66,8 +82,10 @@ def check_world(cfg: WorldConfig) -> None:
         raise ValueError(f"toy_world.world: unknown shapes/colours {unknown}; known: {SHAPES}, {list(COLOURS)}")
     missing = [n for n in cfg.target_classes if n not in source_classes(cfg)]
     if missing:
-        raise ValueError(f"toy_world.world.target_classes {missing} are not '<colour> <shape>' classes of the "
-                         "source world; every target class must be one the source world shows")
+        raise ValueError(
+            f"toy_world.world.target_classes {missing} are not '<colour> <shape>' classes of the "
+            "source world; every target class must be one the source world shows"
+        )
     if len(set(cfg.target_classes)) != len(cfg.target_classes) or len(cfg.target_classes) < 2:
         raise ValueError("toy_world.world.target_classes must name at least 2 distinct classes")
     if not 0.0 <= cfg.shift <= 1.0:
@@ -80,12 +98,29 @@ def _shape_points(shape: str, cx: float, cy: float, r: float, angle: float) -> l
     elif shape == "square":
         pts = [(r * 0.8 * x, r * 0.8 * y) for x, y in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
     elif shape == "star":
-        pts = [((r if i % 2 == 0 else 0.42 * r) * math.cos(math.pi * i / 5),
-                (r if i % 2 == 0 else 0.42 * r) * math.sin(math.pi * i / 5)) for i in range(10)]
+        pts = [
+            (
+                (r if i % 2 == 0 else 0.42 * r) * math.cos(math.pi * i / 5),
+                (r if i % 2 == 0 else 0.42 * r) * math.sin(math.pi * i / 5),
+            )
+            for i in range(10)
+        ]
     elif shape == "cross":
         w = 0.33 * r
-        pts = [(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w), (-r, -w),
-               (-w, -w)]
+        pts = [
+            (-w, -r),
+            (w, -r),
+            (w, -w),
+            (r, -w),
+            (r, w),
+            (w, w),
+            (w, r),
+            (-w, r),
+            (-w, w),
+            (-r, w),
+            (-r, -w),
+            (-w, -w),
+        ]
     else:
         raise ValueError(f"shape '{shape}' is not a polygon")
     ca, sa = math.cos(angle), math.sin(angle)
@@ -115,6 +150,7 @@ def background(size: int, rng: np.random.Generator, dusk: float) -> np.ndarray:
 
     Source colours are greys with a pastel tint (dark to light); dusk colours are dark blue-greens.
     """
+
     def colour() -> np.ndarray:
         grey = rng.uniform(35, 235) + rng.uniform(-30, 30, size=3)
         night = DUSK_BACKGROUND + rng.uniform(-22, 22, size=3)
@@ -159,8 +195,16 @@ def _draw_folder(task: tuple) -> int:
     return n
 
 
-def write_split(root: Path, names: Sequence[str], per_class: dict[str, int], cfg: WorldConfig, domain: int,
-                dusk: float, desc: str, workers: int = 1) -> None:
+def write_split(
+    root: Path,
+    names: Sequence[str],
+    per_class: dict[str, int],
+    cfg: WorldConfig,
+    domain: int,
+    dusk: float,
+    desc: str,
+    workers: int = 1,
+) -> None:
     """Draw ``root/<split>/<class>/<i>.png`` for every split and class, and ``root/class_names.txt``.
 
     Class folders and class_names.txt are in sorted folder order, the order the image-folder
@@ -168,8 +212,11 @@ def write_split(root: Path, names: Sequence[str], per_class: dict[str, int], cfg
     depend on it.
     """
     names = sorted(names, key=_slug)
-    tasks = [(root, name, label, split, n, cfg, domain, dusk) for split, n in per_class.items()
-             for label, name in enumerate(names)]
+    tasks = [
+        (root, name, label, split, n, cfg, domain, dusk)
+        for split, n in per_class.items()
+        for label, name in enumerate(names)
+    ]
     total = sum(t[4] for t in tasks)
     with tqdm(total=total, desc=desc, unit="img", mininterval=5) as bar:
         if workers > 1:
@@ -186,17 +233,32 @@ def write_source(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[s
     """The source world: every class, neutral light, ``root/{train,test}/<class>/`` (test = held out)."""
     check_world(cfg)
     names = source_classes(cfg)
-    write_split(Path(root), names, {"train": cfg.source_per_class, "test": cfg.source_test_per_class}, cfg,
-                domain=0, dusk=0.0, desc="drawing the source world", workers=workers)
+    write_split(
+        Path(root),
+        names,
+        {"train": cfg.source_per_class, "test": cfg.source_test_per_class},
+        cfg,
+        domain=0,
+        dusk=0.0,
+        desc="drawing the source world",
+        workers=workers,
+    )
     return sorted(names, key=_slug)
 
 
 def write_target(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[str]:
     """The target dataset: ``target_classes`` in the dusk style (strength ``shift``), train and test splits."""
     check_world(cfg)
-    write_split(Path(root), cfg.target_classes, {"train": cfg.target_train_per_class,
-                                                 "test": cfg.target_test_per_class}, cfg,
-                domain=1, dusk=cfg.shift, desc="drawing the target dataset", workers=workers)
+    write_split(
+        Path(root),
+        cfg.target_classes,
+        {"train": cfg.target_train_per_class, "test": cfg.target_test_per_class},
+        cfg,
+        domain=1,
+        dusk=cfg.shift,
+        desc="drawing the target dataset",
+        workers=workers,
+    )
     return sorted(cfg.target_classes, key=_slug)
 
 

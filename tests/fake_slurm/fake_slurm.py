@@ -83,10 +83,33 @@ def all_jobs() -> list[dict]:
 
 def parse_flags(argv: list[str]) -> tuple[dict, list[str]]:
     """sbatch/srun options as {flag: value} (a bare flag maps to True), and the words after them."""
-    short = {"-A": "--account", "-p": "--partition", "-t": "--time", "-D": "--chdir", "-C": "--constraint",
-             "-J": "--job-name", "-o": "--output", "-c": "--cpus-per-task", "-n": "--ntasks", "-N": "--nodes"}
-    with_value = {"--job-name", "--output", "--comment", "--account", "--partition", "--time", "--mem",
-                  "--mem-per-cpu", "--chdir", "--constraint", "--clusters", "--cpus-per-task", "--ntasks"}
+    short = {
+        "-A": "--account",
+        "-p": "--partition",
+        "-t": "--time",
+        "-D": "--chdir",
+        "-C": "--constraint",
+        "-J": "--job-name",
+        "-o": "--output",
+        "-c": "--cpus-per-task",
+        "-n": "--ntasks",
+        "-N": "--nodes",
+    }
+    with_value = {
+        "--job-name",
+        "--output",
+        "--comment",
+        "--account",
+        "--partition",
+        "--time",
+        "--mem",
+        "--mem-per-cpu",
+        "--chdir",
+        "--constraint",
+        "--clusters",
+        "--cpus-per-task",
+        "--ntasks",
+    }
     flags, i = {}, 0
     while i < len(argv) and argv[i].startswith("-"):
         arg = argv[i]
@@ -122,17 +145,28 @@ def sbatch(argv: list[str]) -> int:
         job_id = str(int(counter.read_text()) if counter.exists() else 1001)
         counter.write_text(str(int(job_id) + 1))
     output = str(flags.get("--output", "slurm-%j.out")).replace("%j", job_id)
-    job = {"id": job_id, "name": flags.get("--job-name", ""), "state": "PENDING", "flags": flags,
-           "command": command, "output": output, "workdir": flags.get("--chdir", os.getcwd()),
-           "submitted": time.time()}
+    job = {
+        "id": job_id,
+        "name": flags.get("--job-name", ""),
+        "state": "PENDING",
+        "flags": flags,
+        "command": command,
+        "output": output,
+        "workdir": flags.get("--chdir", os.getcwd()),
+        "submitted": time.time(),
+    }
     write_job(job)
     log_call({"cmd": "sbatch", "argv": argv, "job_id": job_id, "flags": flags, "command": command})
     if out_of_memory_once(str(flags.get("--comment", ""))):
         update_job(job_id, state="OUT_OF_MEMORY", exit_code=137, ended=time.time())
     else:
-        runner = subprocess.Popen([sys.executable, os.path.abspath(__file__), "_run", job_id],
-                                  start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        runner = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "_run", job_id],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if os.environ.get("FAKE_SLURM_SYNC") == "1":
             runner.wait()
     print(job_id if "--parsable" in flags else f"Submitted batch job {job_id}")
@@ -155,14 +189,26 @@ def run_job(job_id: str) -> int:
     """The background half of sbatch: run the job script as SLURM would, record how it ended."""
     job = read_job(job_id)
     flags = job["flags"]
-    env = {**os.environ, "SLURM_JOB_ID": job_id, "SLURM_JOBID": job_id, "SLURM_JOB_NAME": job["name"],
-           "SLURM_CPUS_PER_TASK": str(flags.get("--cpus-per-task", 1)), "SLURM_SUBMIT_DIR": job["workdir"]}
+    env = {
+        **os.environ,
+        "SLURM_JOB_ID": job_id,
+        "SLURM_JOBID": job_id,
+        "SLURM_JOB_NAME": job["name"],
+        "SLURM_CPUS_PER_TASK": str(flags.get("--cpus-per-task", 1)),
+        "SLURM_SUBMIT_DIR": job["workdir"],
+    }
     if "--gpus" in flags or "gpu" in str(flags.get("--gres", "")):
         env["SLURM_GPUS"] = str(flags.get("--gpus", flags.get("--gres")))
     Path(job["output"]).parent.mkdir(parents=True, exist_ok=True)
     with open(job["output"], "a") as out:
-        proc = subprocess.Popen(["/bin/sh", "-c", job["command"]], cwd=job["workdir"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", job["command"]],
+            cwd=job["workdir"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         update_job(job_id, state="RUNNING", pid=os.getpid(), started=time.time())
         code = proc.wait()
     if read_job(job_id)["state"] != "CANCELLED":
@@ -174,8 +220,16 @@ def srun(argv: list[str]) -> int:
     flags, command = parse_flags(argv)
     target = next((command[i + 1] for i, a in enumerate(command[:-1]) if a == "--target-jobs"), "")
     failed = step_fails_once(target)
-    log_call({"cmd": "srun", "argv": argv, "flags": flags, "job_id": os.environ.get("SLURM_JOB_ID"),
-              "target": target, "failed": failed})
+    log_call(
+        {
+            "cmd": "srun",
+            "argv": argv,
+            "flags": flags,
+            "job_id": os.environ.get("SLURM_JOB_ID"),
+            "target": target,
+            "failed": failed,
+        }
+    )
     if failed:
         print(f"fake_slurm: job step {target} fails (FAKE_SLURM_STEP_FAIL_ONCE)", file=sys.stderr)
         return 1
@@ -264,8 +318,9 @@ def install(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     for command in COMMANDS:
         wrapper = bin_dir / command
-        wrapper.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(os.path.abspath(__file__))} "
-                           f"{command} \"$@\"\n")
+        wrapper.write_text(
+            f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(os.path.abspath(__file__))} {command} "$@"\n'
+        )
         wrapper.chmod(0o755)
 
 
