@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -371,6 +371,13 @@ def write_json(data: object, path: str | os.PathLike) -> None:
 
 def read_json(path: str | os.PathLike) -> object:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table (every table the workflow writes as Markdown goes through here)."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(str(v) for v in row) + " |" for row in rows
+    ]
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:

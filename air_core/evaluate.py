@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from air_core.artifacts import markdown_table
+
 if TYPE_CHECKING:
     import torch
 
@@ -74,17 +76,20 @@ def summarise(metrics: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.Da
 
 def to_markdown(table: pd.DataFrame) -> str:
     """The results table as Markdown: mean ± std over seeds, the paper's number beside."""
-    lines = [
-        "| dataset | paradigm | prompt | method | top-1 % (mean ± std) | seeds | paper |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in table.itertuples():
-        paper = "" if np.isnan(row.paper_top1) else f"{row.paper_top1:.1f}"
-        lines.append(
-            f"| {row.dataset} | {row.paradigm} | {row.prompt} | {row.method} | "
-            f"{row.top1_mean:.1f} ± {row.top1_std:.1f} | {row.n_seeds} | {paper} |"
+    header = ("dataset", "paradigm", "prompt", "method", "top-1 % (mean ± std)", "seeds", "paper")
+    rows = [
+        (
+            r.dataset,
+            r.paradigm,
+            r.prompt,
+            r.method,
+            f"{r.top1_mean:.1f} ± {r.top1_std:.1f}",
+            r.n_seeds,
+            "" if np.isnan(r.paper_top1) else f"{r.paper_top1:.1f}",
         )
-    return "\n".join(lines) + "\n"
+        for r in table.itertuples()
+    ]
+    return "\n".join(markdown_table(header, rows)) + "\n"
 
 
 def paper_rows(paper_table: pd.DataFrame, paper_methods: dict[str, str | dict | None]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from air_core.artifacts import SCHEMAS, atomic_path, write_table
+from air_core.artifacts import SCHEMAS, atomic_path, markdown_table, write_table
 from air_core.experiment import STUDY_CELL
 
 ABLATIONS = {  # paper table -> (base pseudo-labelling, columns that name a row)
@@ -152,9 +152,7 @@ def ablation_table(
 
 def to_markdown(wide: pd.DataFrame, title: str) -> str:
     """A wide table as Markdown under a title line."""
-    lines = [f"{title}", "", "| " + " | ".join(wide.columns) + " |", "|" + "---|" * len(wide.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in wide.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    return "\n".join([f"{title}", "", *markdown_table(list(wide.columns), wide.itertuples(index=False))]) + "\n"
 
 
 def write_paper_table(wide: pd.DataFrame, long: pd.DataFrame, title: str, stem: str | Path) -> list[Path]:

@@ -306,9 +306,9 @@ def test_shape_class_names():
     assert len(names) == len(set(names)) == 8
     for name in names:
         colour, shape = name.split(" ")
-        assert colour in COLOURS and shape in dict(SHAPES)
+        assert colour in COLOURS and shape in SHAPES
     assert class_names(3) == names[:3]
-    for bad in (1, 33):
+    for bad in (1, len(COLOURS) * len(SHAPES) + 1):
         with pytest.raises(ValueError):
             class_names(bad)
 

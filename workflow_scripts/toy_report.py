@@ -4,11 +4,8 @@ import argparse
 import json
 import logging
 
-import pandas as pd
-
-from air_core.artifacts import load_arrays, read_frame, read_json, write_table, write_text
 from air_core.jobs import run_script
-from air_core.toy.report import report_rows, to_markdown
+from air_core.stages.toy import toy_report
 
 
 def main() -> None:
@@ -29,25 +26,20 @@ def main() -> None:
     parser.add_argument("--fusion-lambda", type=float, required=True, help="eq. 7's lambda of the fused rows")
     parser.add_argument("--lambdas", type=float, nargs="+", required=True, help="the lambda sweep's values")
     args = parser.parse_args()
-    rows = report_rows(
+    markdown = toy_report(
         args.dataset,
-        read_frame("manifest", args.manifest),
-        read_frame("features", args.features),
-        load_arrays(args.text_features)["text_features"],
-        read_json(args.clip_summary),
-        {v: read_frame("synthetic_features", p) for v, p in zip(("lora", "base"), args.synthetic, strict=True)},
-        pd.concat([read_frame("metrics", m) for m in args.metrics], ignore_index=True),
+        args.manifest,
+        args.features,
+        args.text_features,
+        args.clip_summary,
+        dict(zip(("lora", "base"), args.synthetic, strict=True)),
+        args.metrics,
         json.loads(args.methods),
         args.fusion_lambda,
         args.lambdas,
-    )
-    write_table(
-        "toy_world",
-        {k: [r[k] for r in rows] for k in ("group", "name", "value", "std", "n", "low", "high")},
         args.table,
+        args.markdown,
     )
-    markdown = to_markdown(rows, f"Toy world: {args.dataset}")
-    write_text(markdown, args.markdown)
     logging.getLogger("toy_report").info("\n%s", markdown)
 
 

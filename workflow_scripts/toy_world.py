@@ -1,13 +1,9 @@
 """Rule toy_world: draw the toy source world and the shifted target dataset, in the image-folder layout."""
 
 import argparse
-import logging
 
 from air_core.jobs import run_script
-from air_core.toy.settings import from_settings
-from air_core.toy.world import WorldConfig, check_world, write_source, write_target
-
-log = logging.getLogger("toy_world")
+from air_core.stages.toy import toy_world
 
 
 def main() -> None:
@@ -17,20 +13,7 @@ def main() -> None:
     parser.add_argument("--target", required=True, help="target dataset root to write")
     parser.add_argument("--workers", type=int, default=1, help="drawing processes (the images do not depend on it)")
     args = parser.parse_args()
-    cfg = from_settings(WorldConfig, args.world)
-    try:
-        check_world(cfg)
-    except ValueError as err:
-        raise SystemExit(f"toy_world: {err}") from None
-    source = write_source(args.source, cfg, args.workers)
-    target = write_target(args.target, cfg, args.workers)
-    log.info(
-        "source world: %d classes x %d images; target: %s, shift %.2f",
-        len(source),
-        cfg.source_per_class,
-        target,
-        cfg.shift,
-    )
+    toy_world(args.world, args.source, args.target, args.workers)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "val", "test")
 
 
+def folder_name(class_name: str) -> str:
+    """The class folder this layout expects for ``class_name``: spaces as underscores, the inverse of how
+    ``read_image_folder`` names a class from its folder when there is no class-name file."""
+    return class_name.replace(" ", "_")
+
+
 def _class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -54,7 +60,7 @@ def read_image_folder(
     if class_names:
         names = read_class_names(class_names, len(folders))
     else:
-        names = [f.replace("_", " ") for f in folders]
+        names = [f.replace("_", " ") for f in folders]  # folder_name's inverse
         check_distinct_names(
             names,
             [f"folder {f!r} of {root}" for f in folders],

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from air_core.artifacts import column_matrix
+from air_core.artifacts import column_matrix, markdown_table
 from air_core.intervals import comparison_line, paired_difference, replicates_needed
 from air_core.prototypes import select_prototypes
 from air_core.pseudo_labels import class_probs, fuse
@@ -305,9 +305,10 @@ def to_markdown(rows: list[dict], title: str) -> str:
         members = [r for r in rows if r["group"] == group]
         if not members:
             continue
-        lines += [f"### {heading}", "", "| measure | % | n |", "|---|---|---|"]
-        for r in members:
-            value = f"{r['value']:.1f}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:.1f}")
-            lines.append(f"| {r['name']} | {value} | {r['n']} |")
+        values = [f"{r['value']:.1f}" + ("" if np.isnan(r["std"]) else f" ± {r['std']:.1f}") for r in members]
+        lines += [f"### {heading}", ""]
+        lines += markdown_table(
+            ("measure", "%", "n"), [(r["name"], v, r["n"]) for r, v in zip(members, values, strict=True)]
+        )
         lines.append("")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from air_core.artifacts import save_image, write_text
+from air_core.data.imagefolder import folder_name, read_image_folder
 from air_core.data.images import open_rgb
 
 SHAPES = ("circle", "triangle", "square", "star", "cross", "ring")
@@ -180,14 +181,10 @@ def draw_image(class_name: str, size: int, rng: np.random.Generator, dusk: float
     return Image.fromarray(np.clip(image, 0, 255).round().astype(np.uint8))
 
 
-def _slug(name: str) -> str:
-    return name.replace(" ", "_")
-
-
 def _draw_folder(task: tuple) -> int:
     """Draw one class of one split (a worker's unit of work); returns the number of images."""
     root, name, label, split, n, cfg, domain, dusk = task
-    folder = root / split / _slug(name)
+    folder = root / split / folder_name(name)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         rng = np.random.default_rng([cfg.seed, domain, label, i, split == "test"])
@@ -211,7 +208,7 @@ def write_split(
     layout gives labels in. ``workers`` processes draw classes in parallel; the images do not
     depend on it.
     """
-    names = sorted(names, key=_slug)
+    names = sorted(names, key=folder_name)
     tasks = [
         (root, name, label, split, n, cfg, domain, dusk)
         for split, n in per_class.items()
@@ -243,7 +240,7 @@ def write_source(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[s
         desc="drawing the source world",
         workers=workers,
     )
-    return sorted(names, key=_slug)
+    return sorted(names, key=folder_name)
 
 
 def write_target(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[str]:
@@ -259,22 +256,19 @@ def write_target(root: str | Path, cfg: WorldConfig, workers: int = 1) -> list[s
         desc="drawing the target dataset",
         workers=workers,
     )
-    return sorted(cfg.target_classes, key=_slug)
+    return sorted(cfg.target_classes, key=folder_name)
 
 
 def load_image_folder(root: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """All images of ``root/<split>/<class>/*.png`` in memory.
+    """All images of ``root/<split>/<class>/*.png`` in memory, read through the image-folder layout's reader.
 
     Returns:
         images (N, H, W, 3) uint8, labels (N,) int64 into the class names, class names (class_names.txt order).
     """
     root = Path(root)
-    names = [n for n in (root / "class_names.txt").read_text().splitlines() if n]
-    images, labels = [], []
-    for label, name in enumerate(tqdm(names, desc=f"reading {root.name}/{split}", mininterval=5)):
-        for path in sorted((root / split / _slug(name)).glob("*.png")):
-            images.append(np.asarray(open_rgb(path)))
-            labels.append(label)
-    if not images:
+    manifest, names = read_image_folder(root, class_names=root / "class_names.txt")
+    rows = manifest[manifest["split"] == split]
+    if rows.empty:
         raise FileNotFoundError(f"no images under {root / split}; draw the world first (rule toy_world)")
-    return np.stack(images), np.asarray(labels, np.int64), names
+    images = [np.asarray(open_rgb(p)) for p in tqdm(rows["path"], desc=f"reading {root.name}/{split}", mininterval=5)]
+    return np.stack(images), rows["label"].to_numpy(np.int64), names
