@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,7 +23,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
-FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
 
 
@@ -70,22 +67,18 @@ def count_submissions(dry_run_output: str, local: set[str]) -> dict:
 
 
 def dry_run(workdir: Path, configfile: Path, *args: str, profile: Path = PROFILE) -> str:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
+    from tests.helpers import snakemake_argv
+
+    cmd = snakemake_argv(
+        workdir,
         "-n",
         "all",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
         "--profile",
         str(profile),
         "--configfile",
         str(configfile),
         *args,
-    ]
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_"))}
     return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, timeout=600).stdout
 
@@ -208,41 +201,15 @@ def through_stand_in(workdir: Path, profile: Path, targets: list[str], *args: st
 
     FAKE_SLURM_SYNC=1: each sbatch returns when its job ended, so the submissions run one after another.
     """
+    from tests.helpers import through_stand_in_slurm
+
     state = workdir / f"slurm_{profile.name}_{time.time_ns()}"
-    subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(state / "bin")], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
-    env.update(
-        {
-            "PATH": os.pathsep.join([str(state / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
-            "FAKE_SLURM_DIR": str(state),
-            "FAKE_SLURM_SYNC": "1",
-            "FAKE_SLURM_ACCOUNTS": "bench",
-            "SBATCH_ACCOUNT": "bench",
-        }
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--profile",
-        str(profile),
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
+    env = {"FAKE_SLURM_ACCOUNTS": "bench", "SBATCH_ACCOUNT": "bench"}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    seconds = time.perf_counter() - start
-    log = state / "calls.jsonl"
-    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return seconds, calls, proc.stdout + proc.stderr
+    proc, calls = through_stand_in_slurm(
+        workdir, state, profile, [*targets, "--configfile", str(workdir / "config.yaml"), *args], env
+    )
+    return time.perf_counter() - start, calls, proc.stdout + proc.stderr
 
 
 def submission_startup(calls: list) -> list[float]:

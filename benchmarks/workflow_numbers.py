@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,21 +15,10 @@ DIFFUSION_RULES = ("train_lora", "generate", "select")
 
 def job_counts(configfile: Path, workdir: Path) -> dict[str, int]:
     """Jobs per rule of ``snakemake -n`` (the 'Job stats' table)."""
+    from tests.helpers import snakemake_argv
+
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(configfile),
-            "--cores",
-            "1",
-        ],
+        snakemake_argv(workdir, "-n", "--configfile", str(configfile), "--cores", "1"),
         capture_output=True,
         text=True,
         check=True,

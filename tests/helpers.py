@@ -7,6 +7,7 @@ run is a quoting test too.
 """
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
 HOSTILE_NAME = "res $(touch INJECTED) it's"  # $(...) runs a command, the space splits, the ' ends a quote
 _NOT_COPIED = (".venv", ".git", ".snakemake", "results*", "__pycache__", "*.egg-info", ".pytest_cache", "logs")
 
@@ -39,6 +41,13 @@ def source_json(settings: dict) -> str:
 
     names = {f.name for f in dataclasses.fields(DataSource)}
     return to_json(DataSource(**{k: v for k, v in settings.items() if k in names and v is not None}))
+
+
+def manifest_argv(settings: dict, out: Path, *extra: str) -> list[str]:
+    """sys.argv of workflow_scripts/manifest.py for a dataset's ``settings``, its tables written under ``out``."""
+    tables = ("manifest", "classes", "skipped_images")
+    flags = [w for name in tables for w in (f"--{name.split('_')[0]}", str(out / f"{name}.parquet"))]
+    return ["manifest.py", "--source", source_json(settings), *flags, *extra]
 
 
 def snakefile() -> Path:
@@ -77,24 +86,38 @@ def paper_config(tmp_path: Path) -> dict:
     return config
 
 
+def snakemake_argv(workdir: Path, *args: str, snakefile: Path = ROOT / "Snakefile") -> list[str]:
+    """``python -m snakemake -s <snakefile> --directory <workdir> <args>``, with this interpreter."""
+    return [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), *args]
+
+
 def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(snakefile()),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        "--resources",
-        "gpu=1",
-        *args,
-    ]
+    cmd = snakemake_argv(
+        workdir, "--configfile", str(configfile), "--cores", "2", "--resources", "gpu=1", *args, snakefile=snakefile()
+    )
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+
+
+def through_stand_in_slurm(
+    workdir: Path, state: Path, profile: Path, args: list[str], env_extra: dict, timeout: int = 3600
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``snakemake --profile <profile> <args>`` with the stand-in SLURM (tests/fake_slurm) first on PATH,
+    keeping its state in ``state``; the finished process and the sbatch/srun/... calls the stand-in got.
+    FAKE_SLURM_SYNC=1: each sbatch returns when its job ended, so submissions run one after another."""
+    subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(state / "bin")], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(state / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
+            "FAKE_SLURM_DIR": str(state),
+            "FAKE_SLURM_SYNC": "1",
+            **env_extra,
+        }
+    )
+    cmd = snakemake_argv(workdir, "--profile", str(profile), "--slurm-init-seconds-before-status-checks", "1", *args)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    log = state / "calls.jsonl"
+    return proc, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []

@@ -16,7 +16,7 @@ from PIL import Image
 from air_core.data.names import check_distinct_names, clip_tokens, read_class_names, slugify
 from air_core.data.readers import read_dataset
 from air_core.errors import DatasetError
-from tests.helpers import source_json
+from tests.helpers import manifest_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES_DIR = ROOT / "config" / "class_names"
@@ -160,17 +160,7 @@ def test_the_manifest_rule_stops_with_one_line_and_writes_nothing(tmp_path, monk
     monkeypatch.setattr(
         sys,
         "argv",
-        [
-            "manifest.py",
-            "--source",
-            source_json(settings),
-            "--manifest",
-            str(out / "manifest.parquet"),
-            "--classes",
-            str(out / "classes.parquet"),
-            "--skipped",
-            str(out / "skipped_images.parquet"),
-        ],
+        manifest_argv(settings, out),
     )
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")

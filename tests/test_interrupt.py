@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from air_core.artifacts import read_table
+from tests.helpers import snakemake_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -37,21 +38,8 @@ def shard_config(results_dir: str) -> dict:
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
     targets = [f"results/shapes/synthetic/{VARIANT}/shard{i}.parquet" for i in range(SHARDS)]
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--profile",
-        str(ROOT / "profiles" / "local"),
-        *args,
-        "--configfile",
-        str(workdir / "config.yaml"),
-    ]
+    profile = str(ROOT / "profiles" / "local")
+    return snakemake_argv(workdir, *targets, "--profile", profile, *args, "--configfile", str(workdir / "config.yaml"))
 
 
 def fingerprint(paths) -> dict:

@@ -14,7 +14,7 @@ from air_core.artifacts import read_table
 from air_core.data.manifest_file import read_manifest_file
 from air_core.data.readers import read_dataset
 from air_core.errors import DatasetError
-from tests.helpers import source_json
+from tests.helpers import manifest_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,19 +122,7 @@ def _run_manifest_script(tmp_path: Path, on_unreadable: str, monkeypatch) -> Pat
     monkeypatch.setattr(
         sys,
         "argv",
-        [
-            "manifest.py",
-            "--source",
-            source_json(settings),
-            "--manifest",
-            str(out / "manifest.parquet"),
-            "--classes",
-            str(out / "classes.parquet"),
-            "--skipped",
-            str(out / "skipped_images.parquet"),
-            "--workers",
-            "2",
-        ],
+        manifest_argv(settings, out, "--workers", "2"),
     )
     runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
     return out
@@ -241,17 +229,7 @@ def test_allow_outside_root_reaches_the_reader_from_the_dataset_config(tmp_path,
         monkeypatch.setattr(
             sys,
             "argv",
-            [
-                "manifest.py",
-                "--source",
-                source_json(settings),
-                "--manifest",
-                str(out / "manifest.parquet"),
-                "--classes",
-                str(out / "classes.parquet"),
-                "--skipped",
-                str(out / "skipped_images.parquet"),
-            ],
+            manifest_argv(settings, out),
         )
         runpy.run_path(str(ROOT / "workflow_scripts" / "manifest.py"), run_name="__main__")
         return out

@@ -32,7 +32,7 @@ from PIL import Image
 
 from air_core.artifacts import read_table
 from air_core.data.names import slugify
-from tests.helpers import snakefile
+from tests.helpers import snakefile, snakemake_argv
 
 pytestmark = pytest.mark.workflow
 
@@ -107,15 +107,9 @@ CORES = {"b": "1"}
 
 
 def snakemake_cmd(workdir: Path, *args: str, target: str = TARGET) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
+    return snakemake_argv(
+        workdir,
         target,
-        "-s",
-        str(snakefile()),
-        "--directory",
-        str(workdir),
         "--configfile",
         str(workdir / "config.yaml"),
         "--cores",
@@ -123,7 +117,8 @@ def snakemake_cmd(workdir: Path, *args: str, target: str = TARGET) -> list[str]:
         "--resources",
         "gpu=1",
         *args,
-    ]
+        snakefile=snakefile(),
+    )
 
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -1,9 +1,7 @@
 """profiles/slurm end to end on a stand-in SLURM (tests/fake_slurm): which rules are submitted, and with what;
 runs packed into few submissions; a failed run submitted again without the pack mates that had finished."""
 
-import json
 import math
-import os
 import re
 import shlex
 import subprocess
@@ -14,9 +12,9 @@ import pytest
 import yaml
 
 from benchmarks.submissions import paper_grid_plan, without_packing
+from tests.helpers import through_stand_in_slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
 pytestmark = pytest.mark.workflow
 
 GPU_RULES = {"encode_real", "train_lora", "generate", "select", "train_prompts", "evaluate"}
@@ -63,40 +61,9 @@ def run_on_fake_slurm(
     """Run snakemake --profile profiles/slurm, the stand-in SLURM first on PATH; return the calls it got."""
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(small_config("results")))  # relative to --directory
-    subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(workdir / "bin")], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
-    env.update(
-        {
-            "PATH": os.pathsep.join([str(workdir / "bin"), str(Path(sys.executable).parent), env["PATH"]]),
-            "FAKE_SLURM_DIR": str(workdir / slurm),
-            "FAKE_SLURM_SYNC": "1",
-            "FAKE_SLURM_ACCOUNTS": "air_test",
-            "SBATCH_ACCOUNT": "air_test",
-            "SBATCH_PARTITION": "short",
-            **env_extra,
-        }
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--profile",
-        str(ROOT / "profiles" / "slurm"),
-        "--slurm-init-seconds-before-status-checks",
-        "1",
-        *options,
-        "--configfile",
-        str(configfile),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    log = workdir / slurm / "calls.jsonl"
-    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return proc, calls
+    env = {"FAKE_SLURM_ACCOUNTS": "air_test", "SBATCH_ACCOUNT": "air_test", "SBATCH_PARTITION": "short", **env_extra}
+    args = [*targets, *options, "--configfile", str(configfile)]
+    return through_stand_in_slurm(workdir, workdir / slurm, ROOT / "profiles" / "slurm", args, env, timeout=600)
 
 
 def members(command: str) -> list[str]:

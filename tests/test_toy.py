@@ -30,6 +30,7 @@ from air_core.toy.sd_pretrain import ToySdConfig, pretrain_sd, pretrain_vae, sav
 from air_core.toy.settings import from_settings
 from air_core.toy.text_encoder import open_clip_hidden_states, to_clip_text_model
 from air_core.toy.world import WorldConfig, load_image_folder, write_source, write_target
+from tests.helpers import snakemake_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("red circle", "blue cross", "yellow star")
@@ -277,22 +278,9 @@ def test_schema_defaults_are_the_dataclass_defaults():
 def test_demo_dag_pretrains_the_toy_models_before_any_stage_loads_them(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(ROOT / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(ROOT / "config" / "demo.yaml"),
-            "-n",
-            "--cores",
-            "2",
-            "--forceall",
-            "--dag",
-        ],
+        snakemake_argv(
+            tmp_path, "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", "--cores", "2", "--forceall", "--dag"
+        ),
         capture_output=True,
         text=True,
         env=env,
