@@ -1,8 +1,11 @@
 """Learning paradigms: which train-pool images the learner sees labelled, and which classes are seen.
 
 - UL: every train-pool image (train + val) is unlabeled; all classes are seen.
-- SSL: ``n_labeled`` (2) images per class are labeled, chosen by a generator of their own class
-  seeded with the split seed; the rest of the pool is unlabeled.
+- SSL: ``n_labeled`` (2) images per class are labeled, drawn as both reference code bases draw them
+  (menghini ``methods/main_SSL.py:105-113``: per class ``numpy.random.seed(validation_seed)`` then
+  ``numpy.random.choice`` of the class's images), so every run seed has the same labeled set; the rest
+  of the pool is unlabeled. The images are in image-id order (the reference's file-list order is not
+  reproducible here), so the draw follows the reference's rule, not its exact images.
 - TRZSL: ``int(0.62 * C)`` classes are seen, drawn exactly as the protocol draws them
   (``numpy.random.seed(split_seed)``, ``numpy.random.choice(range(C), ...)``, in class-file order).
   Seen-class pool images are labeled, unseen-class pool images unlabeled; every test image is
@@ -44,8 +47,9 @@ def seen_classes(n_classes: int, split_seed: int) -> np.ndarray:
     return rng.choice(range(n_classes), size=int(n_classes * SEEN_FRACTION), replace=False)
 
 
-def _ssl_labeled(manifest: pd.DataFrame, in_pool: np.ndarray, split_seed: int, n_labeled: int) -> np.ndarray:
-    """Row positions of SSL's labeled images: ``n_labeled`` per class, one generator per class."""
+def _ssl_labeled(manifest: pd.DataFrame, in_pool: np.ndarray, labeled_seed: int, n_labeled: int) -> np.ndarray:
+    """Row positions of SSL's labeled images: ``n_labeled`` per class, the legacy generator reseeded with
+    ``labeled_seed`` for every class (the reference's ``np.random.seed(validation_seed)`` in its class loop)."""
     labels = manifest["label"].to_numpy()
     image_ids = manifest["image_id"].to_numpy()
     chosen = []
@@ -56,8 +60,8 @@ def _ssl_labeled(manifest: pd.DataFrame, in_pool: np.ndarray, split_seed: int, n
             log.warning(
                 "SSL: class %d has %d train-pool images, fewer than %d; all are labeled", label, len(rows), n_labeled
             )
-        rng = np.random.default_rng([split_seed, int(label)])
-        chosen.append(rows[rng.choice(len(rows), size=min(n_labeled, len(rows)), replace=False)])
+        rng = np.random.RandomState(labeled_seed)  # what numpy.random.seed seeds
+        chosen.append(rng.choice(rows, size=min(n_labeled, len(rows)), replace=False))
     return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
 
 
@@ -67,6 +71,7 @@ def make_split(
     seed: int = 0,
     split_seed: int | None = None,
     *,
+    labeled_seed: int = 0,
     n_classes: int | None = None,
     n_labeled: int = SSL_LABELED_PER_CLASS,
 ) -> pd.DataFrame:
@@ -76,7 +81,8 @@ def make_split(
         manifest: the dataset's manifest (image_id, label, split, ...).
         paradigm: ul, ssl or trzsl.
         seed: the run seed; gives the split seed when ``split_seed`` is None.
-        split_seed: seed of SSL's labeled images and of TRZSL's seen classes.
+        split_seed: seed of TRZSL's seen classes.
+        labeled_seed: seed of SSL's labeled images (the recipe's ``validation_seed``, as in the reference).
         n_classes: number of classes C (default: the largest label + 1).
         n_labeled: SSL's labeled images per class.
     """
@@ -87,7 +93,7 @@ def make_split(
     role = np.where(in_pool, "unlabeled", "test").astype(object)
     seen = np.ones(len(manifest), dtype=bool)
     if paradigm == "ssl":
-        role[_ssl_labeled(manifest, in_pool, split_seed, n_labeled)] = "labeled"
+        role[_ssl_labeled(manifest, in_pool, labeled_seed, n_labeled)] = "labeled"
     elif paradigm == "trzsl":
         n_classes = int(manifest["label"].max()) + 1 if n_classes is None else n_classes
         seen = np.isin(manifest["label"].to_numpy(), seen_classes(n_classes, split_seed))

@@ -56,17 +56,32 @@ def test_ssl_two_labeled_per_class():
 def test_ssl_is_deterministic_seeded_and_per_class():
     manifest = toy_manifest()
     labeled = lambda s: set(s.loc[s["role"] == "labeled", "image_id"])  # noqa: E731
-    first = labeled(make_split(manifest, "ssl", split_seed=7))
-    assert first == labeled(make_split(manifest, "ssl", split_seed=7))
-    assert first != labeled(make_split(manifest, "ssl", split_seed=8))
-    assert first == labeled(make_split(manifest.sample(frac=1.0, random_state=0), "ssl", split_seed=7))  # row order
+    first = labeled(make_split(manifest, "ssl", labeled_seed=7))
+    assert first == labeled(make_split(manifest, "ssl", labeled_seed=7))
+    assert first != labeled(make_split(manifest, "ssl", labeled_seed=8))
+    assert first == labeled(make_split(manifest.sample(frac=1.0, random_state=0), "ssl", labeled_seed=7))  # row order
     # A class's labeled images depend only on its own images: another class growing changes nothing for it.
     extra = manifest.query("label == 3 and split == 'train'").assign(
         image_id=lambda f: f["image_id"].str.replace(".png", "_extra.png")
     )
-    grown = labeled(make_split(pd.concat([manifest, extra], ignore_index=True), "ssl", split_seed=7))
+    grown = labeled(make_split(pd.concat([manifest, extra], ignore_index=True), "ssl", labeled_seed=7))
     others = lambda ids: {i for i in ids if "/c3/" not in i}  # noqa: E731
     assert others(grown) == others(first) and len(others(first)) == 2 * (N_CLASSES - 1)
+
+
+def test_ssl_draws_as_the_reference_the_same_labeled_set_for_every_run_seed():
+    """menghini methods/main_SSL.py:105-113: per class, np.random.seed(validation_seed) and np.random.choice of
+    the class's image indices; the run seed (OPTIM_SEED, SPLIT_SEED) plays no part."""
+    manifest = toy_manifest()
+    labeled = lambda s: sorted(s.loc[s["role"] == "labeled", "image_id"])  # noqa: E731
+    runs = [labeled(make_split(manifest, "ssl", seed=s, labeled_seed=0)) for s in (1, 2, 3)]
+    assert runs[0] == runs[1] == runs[2]
+    expected = []
+    for label in range(N_CLASSES):
+        ids = np.sort(manifest.loc[(manifest["label"] == label) & (manifest["split"] != "test"), "image_id"].to_numpy())
+        np.random.seed(0)  # the reference's call, verbatim
+        expected += list(ids[np.random.choice(np.arange(len(ids)), size=2, replace=False)])
+    assert runs[0] == sorted(expected)
 
 
 def test_ssl_small_class_labels_what_it_has():

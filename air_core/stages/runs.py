@@ -41,7 +41,8 @@ def train_prompts(
     torch_device = resolve_device(device)
     clip = load_clip(clip_spec, torch_device)
     manifest = artifacts.read_frame("manifest", manifest_path)
-    split = make_split(manifest, paradigm, seed)  # the split seed follows the run seed
+    # TRZSL's seen classes follow the run seed; SSL's labeled images the recipe's validation seed (the reference's)
+    split = make_split(manifest, paradigm, seed, labeled_seed=recipe.validation_seed)
     synthetic = artifacts.read_frame("synthetic_features", synthetic_path) if synthetic_path else None
     data, pool = training_data(
         manifest,
