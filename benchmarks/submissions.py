@@ -100,6 +100,20 @@ def _stamps(log: Path) -> list[tuple[pd.Timestamp, str]]:
     return [(pd.Timestamp(m[1].replace(",", ".")), line) for line in lines if (m := re.match(STAMP, line))]
 
 
+def _script_start(stamps: list) -> tuple[pd.Timestamp, float] | None:
+    """(when, seconds after its process) of the log's "script started" line (air_core.jobs.run_script)."""
+    for t, line in stamps:
+        if m := re.search(r"script started ([\d.]+) s after its process", line):
+            return t, float(m[1])
+    return None
+
+
+def _seconds_to(stamps: list, origin: pd.Timestamp, pattern: str) -> float:
+    """Seconds from ``origin`` to the first log line matching ``pattern`` (NaN if none)."""
+    hit = next((t for t, line in stamps if re.search(pattern, line)), None)
+    return (hit - origin).total_seconds() if hit is not None else float("nan")
+
+
 def job_startup(
     results_dir: Path, rules=("encode_real", "zero_shot", "select", "train_prompts", "evaluate")
 ) -> pd.DataFrame:
@@ -108,30 +122,18 @@ def job_startup(
     for rule in rules:
         for log in sorted((results_dir / "logs" / rule).glob("*.log")):
             stamps = _stamps(log)
-            start = next(
-                (
-                    (t, float(m[1]))
-                    for t, line in stamps
-                    if (m := re.search(r"script started ([\d.]+) s after its process", line))
-                ),
-                None,
-            )
+            start = _script_start(stamps)
             bench = results_dir / "benchmarks" / rule / f"{log.stem}.tsv"
             if start is None or not bench.exists():
                 continue
             began = start[0] - pd.Timedelta(seconds=start[1])
-
-            def after(pattern: str, stamps=stamps, began=began) -> float:
-                hit = next((t for t, line in stamps if re.search(pattern, line)), None)
-                return (hit - began).total_seconds() if hit is not None else float("nan")
-
             rows.append(
                 {
                     "rule": rule,
                     "job": log.stem,
                     "imports_s": start[1],
-                    "model_built_s": after(r"CLIP .* parameters on"),
-                    "first_step_s": after(r"round 0: training"),
+                    "model_built_s": _seconds_to(stamps, began, r"CLIP .* parameters on"),
+                    "first_step_s": _seconds_to(stamps, began, r"round 0: training"),
                     "job_s": float(pd.read_csv(bench, sep="\t")["s"].iloc[0]),
                 }
             )
@@ -150,22 +152,11 @@ def step_startup(calls: list, results_dir: Path) -> pd.DataFrame:
         w = dict(item.split("=", 1) for item in wildcards.split(","))
         log = results_dir / "logs" / rule / f"{w['d']}_{w['paradigm']}_{w['prompt']}_{w['method']}_seed{w['seed']}.log"
         stamps = _stamps(log)
-        start = next(
-            (
-                (t, float(m[1]))
-                for t, line in stamps
-                if (m := re.search(r"script started ([\d.]+) s after its process", line))
-            ),
-            None,
-        )
+        start = _script_start(stamps)
         if start is None:
             continue
         step = pd.Timestamp.fromtimestamp(call["time"])
         process = (start[0] - pd.Timedelta(seconds=start[1]) - step).total_seconds()
-
-        def after(pattern: str, stamps=stamps, step=step) -> float:
-            hit = next((t for t, line in stamps if re.search(pattern, line)), None)
-            return (hit - step).total_seconds() if hit is not None else float("nan")
 
         rows.append(
             {
@@ -173,8 +164,8 @@ def step_startup(calls: list, results_dir: Path) -> pd.DataFrame:
                 "method": w["method"],
                 "snakemake_s": process,
                 "script_s": process + start[1],
-                "model_built_s": after(r"CLIP .* parameters on"),
-                "first_step_s": after(r"round 0: training"),
+                "model_built_s": _seconds_to(stamps, step, r"CLIP .* parameters on"),
+                "first_step_s": _seconds_to(stamps, step, r"round 0: training"),
             }
         )
     return pd.DataFrame(rows)
