@@ -75,6 +75,7 @@ class Comparison:
     low: float
     high: float
     n: int
+    sd: float = math.nan  # sample sd (ddof 1) of the paired differences
     measure: str = ""  # what is compared when it is not the test top-1, e.g. 'pseudo-label accuracy'
 
     @property
@@ -130,9 +131,10 @@ def paired_difference(
         raise ValueError(f"no paired replicates of {name_a} and {name_b} to compare")
     mean = float(d.mean())
     if n < 2:
-        return Comparison(name_a, name_b, mean, math.nan, math.nan, n, measure)
-    half = t_quantile(0.5 + confidence / 2, n - 1) * float(d.std(ddof=1)) / math.sqrt(n)
-    return Comparison(name_a, name_b, mean, mean - half, mean + half, n, measure)
+        return Comparison(name_a, name_b, mean, math.nan, math.nan, n, measure=measure)
+    sd = float(d.std(ddof=1))
+    half = t_quantile(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return Comparison(name_a, name_b, mean, mean - half, mean + half, n, sd, measure)
 
 
 def replicates_needed(sd: float, half_width: float, confidence: float = CONFIDENCE, most: int = 100) -> int:

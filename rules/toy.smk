@@ -12,8 +12,6 @@ if EXP.toy_world:
     # Dataset entries that read the toy target: the demo's table is made for each.
     TOY_DATASETS = [d for d in DATASETS if os.path.normpath(str(EXP.datasets[d].root)) == TOY_TARGET]
     VAE_KEYS = ("seed", "unet_images_per_class")  # with vae_*: the settings rule toy_vae depends on
-    # eq. 7's lambda of the first recipe that fuses, for the table's fused pseudo-label rows.
-    TOY_LAMBDA = next(r.fusion_lambda for r in (m.recipe() for m in EXP.methods.values()) if r.fuses)
 
     # Cheap: on a cluster the table is written on the submit host.
     localrules:
@@ -130,7 +128,7 @@ if EXP.toy_world:
         conda:
             "../envs/air.yaml"
         params:
-            fusion_lambda=TOY_LAMBDA,
+            fusion_lambda=lambda w: shown_lambda(w.d),  # the table's fused rows use AiR's lambda, as the figures
             lambdas=TOY_CONFIG["report_lambdas"],
             methods=to_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
         shell:

@@ -162,7 +162,7 @@ def comparison_rows(metrics: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]
                 "group": "comparisons",
                 "name": cmp.label,
                 "value": cmp.mean,
-                "std": float(np.std(wide[a] - wide[b], ddof=1)) if cmp.n > 1 else np.nan,
+                "std": cmp.sd,
                 "n": cmp.n,
                 "low": cmp.low,
                 "high": cmp.high,
