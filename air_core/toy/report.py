@@ -41,6 +41,27 @@ def synthetic_prototypes(synthetic: pd.DataFrame, n_classes: int) -> np.ndarray:
     return feats[chosen]
 
 
+def row(
+    group: str, name: str, value: float, n: int, std: float = np.nan, low: float = np.nan, high: float = np.nan
+) -> dict:
+    """One row of the 'toy_world' table."""
+    return {"group": group, "name": name, "value": float(value), "std": std, "n": n, "low": low, "high": high}
+
+
+def accuracy_rows(group: str, name: str, scores: np.ndarray, truth: np.ndarray) -> list[dict]:
+    """Pseudo-label accuracy of ``scores`` (N, C) on all images and on the most confident per class (fig. 4)."""
+    picked, labels = most_confident(scores, np.arange(scores.shape[1]), CONFIDENT_PER_CLASS)
+    return [
+        row(group, f"{name}: all {len(truth)} unlabeled images", 100 * np.mean(scores.argmax(1) == truth), len(truth)),
+        row(
+            group,
+            f"{name}: {CONFIDENT_PER_CLASS} most confident per class",
+            100 * np.mean(labels == truth[picked]),
+            len(picked),
+        ),
+    ]
+
+
 def pseudo_label_rows(
     pool: np.ndarray,
     truth: np.ndarray,
@@ -61,33 +82,7 @@ def pseudo_label_rows(
         scores[f"fused, {name} (p + {fusion_lambda:g} p_hat)"] = fuse(
             p, class_probs(pool, protos, logit_scale), fusion_lambda
         )  # eq. 7
-    rows = []
-    classes = np.arange(text.shape[0])
-    for name, s in scores.items():
-        rows.append(
-            {
-                "group": "pseudo_labels",
-                "name": f"{name}: all {len(truth)} unlabeled images",
-                "value": float(100 * np.mean(s.argmax(1) == truth)),
-                "std": np.nan,
-                "n": len(truth),
-                "low": np.nan,
-                "high": np.nan,
-            }
-        )
-        picked, labels = most_confident(s, classes, CONFIDENT_PER_CLASS)
-        rows.append(
-            {
-                "group": "pseudo_labels",
-                "name": f"{name}: {CONFIDENT_PER_CLASS} most confident per class",
-                "value": float(100 * np.mean(labels == truth[picked])),
-                "std": np.nan,
-                "n": len(picked),
-                "low": np.nan,
-                "high": np.nan,
-            }
-        )
-    return rows
+    return [r for name, s in scores.items() for r in accuracy_rows("pseudo_labels", name, s, truth)]
 
 
 def lambda_rows(
@@ -101,30 +96,9 @@ def lambda_rows(
     """Round-0 pseudo-label accuracy of p + lambda * p_hat (eq. 7) for each lambda: all images and the most
     confident per class. lambda = 0 is the text classifier alone."""
     p, p_hat = class_probs(pool, text, logit_scale), class_probs(pool, prototypes, logit_scale)
-    classes, rows = np.arange(text.shape[0]), []
-    for lam in lambdas:
-        scores = fuse(p, p_hat, lam)
-        picked, labels = most_confident(scores, classes, CONFIDENT_PER_CLASS)
-        for name, value, n in (
-            (f"lambda = {lam:g}: all {len(truth)} unlabeled images", np.mean(scores.argmax(1) == truth), len(truth)),
-            (
-                f"lambda = {lam:g}: {CONFIDENT_PER_CLASS} most confident per class",
-                np.mean(labels == truth[picked]),
-                len(picked),
-            ),
-        ):
-            rows.append(
-                {
-                    "group": "lambda_sweep",
-                    "name": name,
-                    "value": float(100 * value),
-                    "std": np.nan,
-                    "n": n,
-                    "low": np.nan,
-                    "high": np.nan,
-                }
-            )
-    return rows
+    return [
+        r for lam in lambdas for r in accuracy_rows("lambda_sweep", f"lambda = {lam:g}", fuse(p, p_hat, lam), truth)
+    ]
 
 
 def comparison_pairs(methods: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -157,30 +131,11 @@ def comparison_rows(metrics: pd.DataFrame, pairs: Sequence[tuple[str, str, str]]
         if a not in wide or b not in wide or wide.empty:
             continue
         cmp = paired_difference(wide[a].to_numpy(), wide[b].to_numpy(), a, b, measure=MEASURES[column])
-        rows.append(
-            {
-                "group": "comparisons",
-                "name": cmp.label,
-                "value": cmp.mean,
-                "std": cmp.sd,
-                "n": cmp.n,
-                "low": cmp.low,
-                "high": cmp.high,
-            }
-        )
+        rows.append(row("comparisons", cmp.label, cmp.mean, cmp.n, cmp.sd, cmp.low, cmp.high))
     if rows and rows[0]["n"] > 1:
         needed = replicates_needed(rows[0]["std"], HALF_WIDTH)
-        rows.append(
-            {
-                "group": "replicates",
-                "name": f"{rows[0]['name']}: replicates for a half-width of {HALF_WIDTH:g} points at the measured sd",
-                "value": float(needed),
-                "std": rows[0]["std"],
-                "n": rows[0]["n"],
-                "low": np.nan,
-                "high": np.nan,
-            }
-        )
+        name = f"{rows[0]['name']}: replicates for a half-width of {HALF_WIDTH:g} points at the measured sd"
+        rows.append(row("replicates", name, needed, rows[0]["n"], rows[0]["std"]))
     return rows
 
 
@@ -196,17 +151,7 @@ def final_rows(metrics: pd.DataFrame) -> list[dict]:
         for column, label in (("top1", "test top-1"), ("pseudo_label_acc", "last-round pseudo-label accuracy")):
             values = runs[column].dropna()
             if len(values):
-                rows.append(
-                    {
-                        "group": "final",
-                        "name": f"{method}: {label}",
-                        "value": float(values.mean()),
-                        "std": float(values.std(ddof=0)),
-                        "n": len(values),
-                        "low": np.nan,
-                        "high": np.nan,
-                    }
-                )
+                rows.append(row("final", f"{method}: {label}", values.mean(), len(values), float(values.std(ddof=0))))
     return rows
 
 
@@ -234,34 +179,17 @@ def report_rows(
     features = features.set_index("image_id")
     pool, test = manifest[manifest["split"].isin(["train", "val"])], manifest[manifest["split"] == "test"]
     pool_feats, test_feats = (column_matrix(features.loc[m["image_id"]], "feature") for m in (pool, test))
-    nan = {"std": np.nan, "low": np.nan, "high": np.nan}
+    zero_shot = 100 * np.mean((test_feats @ text.T).argmax(1) == test["label"].to_numpy())
     rows = [
-        {
-            "group": "zero_shot",
-            "name": "held-out source world images",
-            "value": clip_summary["source_heldout_top1"],
-            "n": clip_summary["n_heldout"],
-            **nan,
-        },
-        {
-            "group": "zero_shot",
-            "name": f"target ({dataset}) test images",
-            "n": len(test),
-            **nan,
-            "value": float(100 * np.mean((test_feats @ text.T).argmax(1) == test["label"].to_numpy())),
-        },
+        row(
+            "zero_shot", "held-out source world images", clip_summary["source_heldout_top1"], clip_summary["n_heldout"]
+        ),
+        row("zero_shot", f"target ({dataset}) test images", zero_shot, len(test)),
     ]
     for variant, label in (("base", "plain"), ("lora", "LoRA-tuned")):
         table = synthetic[variant]
-        rows.append(
-            {
-                "group": "class_agreement",
-                "name": f"{label} toy SD",
-                "n": len(table),
-                **nan,
-                "value": agreement(column_matrix(table, "feature"), table["label"].to_numpy(), text),
-            }
-        )
+        value = agreement(column_matrix(table, "feature"), table["label"].to_numpy(), text)
+        rows.append(row("class_agreement", f"{label} toy SD", value, len(table)))
     scale, truth = clip_summary["logit_scale"], pool["label"].to_numpy()
     lora_prototypes = synthetic_prototypes(synthetic["lora"], len(text))
     prototypes = {
