@@ -24,6 +24,7 @@ class ClipSpec:
     pretrained: str | None = "openai"  # open_clip tag, checkpoint path, or None = random init
     seed: int = 0  # initialisation seed when pretrained is None
     quick_gelu: bool | None = None  # None = as the pretrained tag was trained (True for 'openai')
+    cuda_dtype: str = "float16"  # the towers' dtype on CUDA (both references load CLIP in fp16); CPU: float32
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,15 @@ class Recipe:
     top_k: int  # FPL's K per class (GRIP and CPL use the K_t schedule)
     cpl_alpha: float  # CPL intra-instance quantile, in %
     cpl_beta: float | str  # CPL inter-instance quantile, or 'auto*g' = 1 - g/C
+    # Reference-code behaviours (docs/lineage.md): each is one switch; the base's default is what the code
+    # behind its published number computed, ``mode: clean`` turns all of them to the cleaned-up behaviour.
+    mode: str  # reference | clean: which set of the switches below the base starts from
+    cpl_pool_cap: bool  # CPL caps class pools from round 2 on (CPL utils/clip_pseudolabels.py:389-400)
+    fpl_leaderboard: str  # no_break (menghini's loop, an image on several boards) | fall_through (one board)
+    labeled_order: str  # draw (the reference's list order before the hold-out) | sorted (by class, image id)
+    warm_start_text: bool  # text prompts start each round from the last round's context (menghini)
+    round0_template: str  # concat: f"{template}{name}" (menghini's round-0 string) | format: template.format(name)
+    trzsl_split_seed: int | None  # one TRZSL class split for every run seed (CPL: 500); None = 500, 0, 200
     n_ctx: int = 16  # prompt length: context vectors (text) or prompt tokens (visual)
     real_loss: float = 1.0  # weight of L_r (eq. 8); 0 = synthetic loss only (table 2)
     fusion_lambda: float = 0.0  # eq. 7; 0 turns the prototype classifier off

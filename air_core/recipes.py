@@ -34,6 +34,34 @@ _SGD_FPL_GRIP = {
     "cpl_lambda": 1.0,
 }
 
+# The reference-code behaviours of menghini-neurips23-code at 2094fa5 (FPL, GRIP, CoOp/VPT) and of
+# CPL-ICML2024 at c711980 (CPL), bugs included; docs/lineage.md has the lineage of every baseline number
+# and config/schema.yaml each switch's file and line. CLEAN is every switch cleaned up (``mode: clean``).
+_MENGHINI_QUIRKS = {
+    "cpl_pool_cap": True,  # no CPL pools in this code base: the value is CPL's, unused
+    "fpl_leaderboard": "no_break",  # utils/clip_pseudolabels.py:48-109
+    "labeled_order": "draw",  # methods/main_SSL.py:132-145, main_TRZSL.py:102-115
+    "warm_start_text": True,  # models/prompts_models.py:28 shares the initial prefix's storage
+    "round0_template": "concat",  # utils/clip_pseudolabels.py:24, f"{template}{name}"
+    "trzsl_split_seed": None,  # scripts/run_*_trzsl.sh: "500, 0, or 200"
+}
+_CPL_QUIRKS = {
+    "cpl_pool_cap": True,  # utils/clip_pseudolabels.py:389-400
+    "fpl_leaderboard": "no_break",  # the same leaderboard loop as menghini's (CPL builds pools its own way)
+    "labeled_order": "draw",  # methods/main_SSL.py, main_TRZSL.py as menghini's
+    "warm_start_text": False,  # training_strategies.py:242,250, copy.deepcopy(initial_prefix)
+    "round0_template": "format",
+    "trzsl_split_seed": 500,  # scripts/run-textPT_ALL.sh:39,42: split 500, optimisation seeds 1, 2, 3
+}
+CLEAN = {
+    "cpl_pool_cap": False,
+    "fpl_leaderboard": "fall_through",
+    "labeled_order": "sorted",
+    "warm_start_text": False,
+    "round0_template": "format",
+    "trzsl_split_seed": None,
+}
+
 BASE_DEFAULTS: dict[str, dict[str, Any]] = {
     # zero-shot CLIP in every paradigm: no epochs, so even SSL/TRZSL's labelled images train nothing
     "zero_shot": {
@@ -42,16 +70,36 @@ BASE_DEFAULTS: dict[str, dict[str, Any]] = {
         **_SGD_FPL_GRIP,
         "epochs": 0,
         "ssl_labeled_weight": "pseudo_over_labeled",
+        **_MENGHINI_QUIRKS,
+        "round0_template": "format",  # the zero-shot row's classifier is the formatted template
     },
     # CoOp/VPT: the labelled images only (in TRZSL a softmax over the seen classes, real_set.py)
-    "none": {"pseudo_labels": "none", "iterations": 1, **_SGD_FPL_GRIP, "ssl_labeled_weight": "pseudo_over_labeled"},
+    "none": {
+        "pseudo_labels": "none",
+        "iterations": 1,
+        **_SGD_FPL_GRIP,
+        "ssl_labeled_weight": "pseudo_over_labeled",
+        **_MENGHINI_QUIRKS,
+    },
     # one-shot FPL weighs SSL's labelled loss by P/L (semi_supervised_learning/textual_fpl.py:115)
-    "fpl": {"pseudo_labels": "fpl", "iterations": 1, **_SGD_FPL_GRIP, "ssl_labeled_weight": "pseudo_over_labeled"},
+    "fpl": {
+        "pseudo_labels": "fpl",
+        "iterations": 1,
+        **_SGD_FPL_GRIP,
+        "ssl_labeled_weight": "pseudo_over_labeled",
+        **_MENGHINI_QUIRKS,
+    },
     # GRIP's rounds weigh it by L/P (semi_supervised_learning/training_strategies.py:637, update_training_set)
-    "grip": {"pseudo_labels": "grip", "iterations": 10, **_SGD_FPL_GRIP, "ssl_labeled_weight": "labeled_over_pseudo"},
+    "grip": {
+        "pseudo_labels": "grip",
+        "iterations": 10,
+        **_SGD_FPL_GRIP,
+        "ssl_labeled_weight": "labeled_over_pseudo",
+        **_MENGHINI_QUIRKS,
+    },
     # CPL-ICML2024 scripts/run-textPT_ALL.sh:34-36 and README (lr 0.02), prompt.py:126 (clip 0.8), config
     # WARMUP_EPOCHS 2 and LAMBDA 1.0 (methods_config/textual_fpl_config_PLL.yml:32,86); no validation split
-    # (ratio_train_val 1.0, :24). Its scheduler file is not public; the warm-up is taken to be menghini's ramp.
+    # (ratio_train_val 1.0, :24); its utils/schedulers.py is byte-identical to menghini's (the linear ramp).
     "cpl": {
         "pseudo_labels": "cpl",
         "iterations": 10,
@@ -69,6 +117,7 @@ BASE_DEFAULTS: dict[str, dict[str, Any]] = {
         "top_k": 16,
         "cpl_lambda": 1.0,
         "ssl_labeled_weight": "labeled_over_pseudo",
+        **_CPL_QUIRKS,
     },
 }
 
@@ -82,6 +131,10 @@ _CHOICES = {
     "prototypes": ("synthetic", "real"),
     "warmup": ("linear", "constant"),
     "ssl_labeled_weight": ("pseudo_over_labeled", "labeled_over_pseudo"),
+    "mode": ("reference", "clean"),
+    "fpl_leaderboard": ("no_break", "fall_through"),
+    "labeled_order": ("draw", "sorted"),
+    "round0_template": ("concat", "format"),
 }
 
 
@@ -123,9 +176,12 @@ def resolve_recipe(
     if prompt not in PROMPTS:
         raise ConfigError(f"prompt type '{prompt}' is not known; use one of {PROMPTS} in 'prompts'")
     fallback = CPL_FALLBACK["trzsl" if paradigm == "trzsl" else "ul_ssl"]
+    mode = entry.get("mode", "reference")
     settings: dict[str, Any] = {
         **BASE_DEFAULTS[base],
+        **(CLEAN if mode == "clean" else {}),
         "base": base,
+        "mode": mode,
         "cpl_alpha": fallback["alpha"],
         "cpl_beta": fallback["beta"],
     }
