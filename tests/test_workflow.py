@@ -1,6 +1,7 @@
 """The workflow end to end on a tiny config: every stage runs, every artifact is as documented."""
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from air_core.artifacts import SCHEMAS, read_table, schema_for_path
+from air_core.recipes import CLEAN
 from tests.helpers import ROOT, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
@@ -25,6 +27,18 @@ def test_results_table_has_every_method(finished_run):
     assert sorted(table["method"]) == sorted(config["methods"])
     assert table["top1_mean"].between(0, 100).all()
     assert (Path(config["results_dir"]) / "tables" / "results.md").read_text().count("| shapes |") == 2
+
+
+def test_every_run_records_every_reference_switch_in_its_settings(finished_run):
+    """docs/lineage.md: a run's settings.json shows the value of every reference-code switch it ran with."""
+    _, config = finished_run
+    settings = sorted(Path(config["results_dir"]).glob("*/runs/*/*/*/seed*/settings.json"))
+    assert settings, "the tiny run wrote no settings.json"
+    for path in settings:
+        recorded = json.loads(path.read_text())
+        assert {"mode", *CLEAN} <= set(recorded["recipe"]), path
+        assert recorded["recipe"]["mode"] in ("reference", "clean")
+        assert recorded["clip"]["cuda_dtype"] in ("float16", "float32")
 
 
 def test_every_parquet_artifact_has_its_documented_schema(finished_run):
