@@ -112,6 +112,11 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "image_id": ("string", "manifest image_id"),
         "role": ("string", "labeled, unlabeled or test"),
         "seen": ("bool", "class is seen (always true outside TRZSL)"),
+        "labeled_rank": (
+            "int32",
+            "position in the labelled list that the validation hold-out draws from (recipe key labeled_order); "
+            "-1 when not labeled",
+        ),
     },
     "pseudo_labels": {
         "iteration": ("int32", "relabelling round, 0 = zero-shot text classifier"),

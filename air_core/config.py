@@ -135,7 +135,7 @@ class Recipe:
     mode: str  # reference | clean: which set of the switches below the base starts from
     cpl_pool_cap: bool  # CPL caps class pools from round 2 on (CPL utils/clip_pseudolabels.py:389-400)
     fpl_leaderboard: str  # no_break (menghini's loop, an image on several boards) | fall_through (one board)
-    labeled_order: str  # draw (the reference's list order before the hold-out) | sorted (by class, image id)
+    labeled_order: str  # draw (the reference's list orders: SSL's draw, the hold-out) | sorted (image id; class, row)
     warm_start_text: bool  # text prompts start each round from the last round's context (menghini)
     round0_template: str  # concat: f"{template}{name}" (menghini's round-0 string) | format: template.format(name)
     trzsl_split_seed: int | None  # one TRZSL class split for every run seed (CPL: 500); None = 500, 0, 200

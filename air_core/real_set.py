@@ -108,6 +108,7 @@ def build_real_set(
     paradigm: str,
     seen: np.ndarray,
     device: torch.device,
+    labeled_order: np.ndarray | None = None,
 ) -> tuple[RealSet | None, np.ndarray]:
     """The real images one round trains on, and which of the round's pseudo-labels were held out.
 
@@ -118,11 +119,16 @@ def build_real_set(
         round_labels: this round's pseudo-labels (``air_core.relabel.RoundLabels``) or None.
         paradigm: ul, ssl or trzsl.
         seen: (C,) bool, the seen classes (all True outside TRZSL).
+        labeled_order: (L,) rows of the labelled images in the order of the list the validation hold-out draws
+            from (``TrainingData.labeled_order``, the recipe's labeled_order; air_core.paradigms); None = by
+            class, then row.
     Returns:
         The set (None when nothing real trains) and a (n,) bool mask over ``round_labels.rows``: held out.
     """
     labeled = np.flatnonzero(given_labels >= 0)
-    labeled = labeled[np.lexsort((labeled, given_labels[labeled]))]  # by class: the reference's list order
+    labeled = labeled[np.lexsort((labeled, given_labels[labeled]))] if labeled_order is None else labeled_order
+    # the positions the reference draws index this list (menghini 2094fa5 methods/main_SSL.py:132-145,
+    # main_TRZSL.py:102-115), so its order decides which images are held out
     labeled = labeled[holdout_keep(len(labeled), recipe.validation_holdout, recipe.validation_seed)]
     n_round = 0 if round_labels is None else len(round_labels.rows)
     held_out = np.zeros(n_round, dtype=bool)

@@ -40,7 +40,7 @@ _SGD_FPL_GRIP = {
 _MENGHINI_QUIRKS = {
     "cpl_pool_cap": True,  # no CPL pools in this code base: the value is CPL's, unused
     "fpl_leaderboard": "no_break",  # utils/clip_pseudolabels.py:48-109
-    "labeled_order": "draw",  # methods/main_SSL.py:132-145, main_TRZSL.py:102-115
+    "labeled_order": "draw",  # methods/main_SSL.py:105-145, main_TRZSL.py:102-115
     "warm_start_text": True,  # models/prompts_models.py:28 shares the initial prefix's storage
     "round0_template": "concat",  # utils/clip_pseudolabels.py:24, f"{template}{name}"
     "trzsl_split_seed": None,  # scripts/run_*_trzsl.sh: "500, 0, or 200"
@@ -48,7 +48,7 @@ _MENGHINI_QUIRKS = {
 _CPL_QUIRKS = {
     "cpl_pool_cap": True,  # utils/clip_pseudolabels.py:389-400
     "fpl_leaderboard": "no_break",  # the same leaderboard loop as menghini's (CPL builds pools its own way)
-    "labeled_order": "draw",  # methods/main_SSL.py, main_TRZSL.py as menghini's
+    "labeled_order": "draw",  # methods/main_SSL.py:71-79 draws as menghini's; no hold-out (ratio_train_val 1.0)
     "warm_start_text": False,  # training_strategies.py:242,250, copy.deepcopy(initial_prefix)
     "round0_template": "format",
     "trzsl_split_seed": 500,  # scripts/run-textPT_ALL.sh:39,42: split 500, optimisation seeds 1, 2, 3

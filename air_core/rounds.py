@@ -128,7 +128,15 @@ def train_iterations(
             fused = [kind for kind in scores if kind != "text"]  # eq. 7 when the recipe fuses
             round_labels = relabel(scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes)
         real, held_out = build_real_set(
-            real_inputs, data.given_labels, unlabeled, round_labels, recipe, data.paradigm, data.seen_mask(), device
+            real_inputs,
+            data.given_labels,
+            unlabeled,
+            round_labels,
+            recipe,
+            data.paradigm,
+            data.seen_mask(),
+            device,
+            labeled_order=data.labeled_order,
         )
         if round_labels is not None:
             result.pseudo_labels.append(

@@ -36,6 +36,7 @@ class TrainingData:
     real_images: ImageTensors | None = None  # (N, 3, H, W), visual prompts only
     synthetic_images: ImageTensors | None = None  # (S, 3, H, W), visual prompts with a synthetic loss
     prototype_images: ImageTensors | None = None  # (C, 3, H, W), visual prompts with fusion
+    labeled_order: np.ndarray | None = None  # (L,) rows of the labelled images, the list the hold-out draws from
 
     @property
     def n_classes(self) -> int:
@@ -78,6 +79,15 @@ def real_prototype_rows(
     return unlabeled[probs.argmax(axis=0)]
 
 
+def labeled_list(split: pd.DataFrame, pool: np.ndarray) -> np.ndarray | None:
+    """(L,) rows of ``pool`` that are labelled, in the split's ``labeled_rank`` order (None without the column)."""
+    if "labeled_rank" not in split:
+        return None
+    rank = split["labeled_rank"].to_numpy()[pool]
+    labeled = np.flatnonzero(rank >= 0)
+    return labeled[np.argsort(rank[labeled], kind="stable")]
+
+
 def training_data(
     manifest: pd.DataFrame,
     split: pd.DataFrame,
@@ -104,6 +114,7 @@ def training_data(
         zero_shot_text=zero_shot_text,
         logit_scale=logit_scale,
         pseudo_classes=unseen if len(unseen) else None,
+        labeled_order=labeled_list(split, pool),
     )
     if synthetic is not None:
         if n_synthetic is not None:

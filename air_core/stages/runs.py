@@ -32,7 +32,7 @@ def train_prompts(
     """Rule train_prompts: the paradigm's split, then the recipe's rounds; every round's tables, the prompt."""
     from air_core.jobs import resolve_device, seed_everything
     from air_core.models.clip import load_clip
-    from air_core.paradigms import make_split
+    from air_core.paradigms import make_split, run_split_seed
     from air_core.rounds import train_iterations
     from air_core.run_inputs import attach_images, image_paths, training_data
     from air_core.run_outputs import write_run
@@ -41,8 +41,16 @@ def train_prompts(
     torch_device = resolve_device(device)
     clip = load_clip(clip_spec, torch_device)
     manifest = artifacts.read_frame("manifest", manifest_path)
-    # TRZSL's seen classes follow the run seed; SSL's labeled images the recipe's validation seed (the reference's)
-    split = make_split(manifest, paradigm, seed, labeled_seed=recipe.validation_seed)
+    # TRZSL's seen classes follow the recipe's trzsl_split_seed, else the run seed; SSL's labeled images the
+    # recipe's validation seed (the reference's)
+    split_seed = run_split_seed(seed, recipe.trzsl_split_seed)
+    split = make_split(
+        manifest,
+        paradigm,
+        split_seed=split_seed,
+        labeled_seed=recipe.validation_seed,
+        labeled_order=recipe.labeled_order,
+    )
     synthetic = artifacts.read_frame("synthetic_features", synthetic_path) if synthetic_path else None
     data, pool = training_data(
         manifest,
@@ -60,12 +68,18 @@ def train_prompts(
         attach_images(data, image_ids, image_paths(manifest, shards), clip.preprocess, recipe)
     names = manifest.drop_duplicates("label").sort_values("label")["class_name"].tolist()
     result = train_iterations(data, recipe, clip.model, clip.tokenizer, names, seed, prompt, torch_device)
-    settings = {
-        "run": {"dataset": dataset, "paradigm": paradigm, "prompt": prompt, "method": recipe.name, "seed": seed},
-        "recipe": dataclasses.asdict(recipe),
-        "clip": dataclasses.asdict(clip_spec),
-    }
+    settings = run_settings(clip_spec, recipe, dataset, paradigm, prompt, seed, split_seed)
     write_run(out_dir, result, split, image_ids, manifest["label"].to_numpy()[pool], settings)
+
+
+def run_settings(
+    clip_spec: ClipSpec, recipe: Recipe, dataset: str, paradigm: str, prompt: str, seed: int, split_seed: int
+) -> dict:
+    """A run's settings.json: what tells the run apart, the split seed TRZSL used (None in UL and SSL, which
+    have no class split), the resolved recipe and the CLIP spec."""
+    run = {"dataset": dataset, "paradigm": paradigm, "prompt": prompt, "method": recipe.name, "seed": seed}
+    run["split_seed"] = split_seed if paradigm == "trzsl" else None
+    return {"run": run, "recipe": dataclasses.asdict(recipe), "clip": dataclasses.asdict(clip_spec)}
 
 
 def evaluate(
