@@ -2,8 +2,9 @@
 
 Round t relabels the unlabeled images with the classifier of round t-1 (zero-shot CLIP at
 t = 0), fused with the prototype classifier when the recipe uses it (eq. 7), picks the images
-that train with the recipe's strategy (FPL, GRIP, CPL), and trains a freshly initialised
-prompt, text or visual, on them and on the labeled images of the paradigm.
+that train with the recipe's strategy (FPL, GRIP, CPL), and trains a prompt, text or visual, on
+them and on the labeled images of the paradigm: freshly initialised, or from the last round's text
+prompt where the recipe warm-starts (``warm_starts``).
 """
 
 from __future__ import annotations
@@ -51,12 +52,25 @@ def _round_scores(
         feats = embed(learner, data.real_images, unlabeled)
         protos = embed(learner, data.prototype_images, np.arange(data.n_classes)) if recipe.fuses else None
     with torch.no_grad():
-        text = data.zero_shot_text if learner is None else learner.text_features().float().cpu().numpy()
+        text = data.round0_classifier() if learner is None else learner.text_features().float().cpu().numpy()
     scores = {"text": class_probs(feats, text[classes], data.logit_scale)}  # eq. 1
     if recipe.fuses:
         p_hat = class_probs(feats, protos[classes], data.logit_scale)  # eq. 7, auxiliary classifier
         scores[recipe.prototype_scores] = fuse(scores["text"], p_hat, recipe.fusion_lambda)
     return scores
+
+
+def warm_starts(recipe: Recipe, prompt: str) -> bool:
+    """Whether round t >= 1 starts from round t-1's trained prompt instead of the initial one.
+
+    menghini-neurips23-code (2094fa5) draws the text context once (methods/*/training_strategies.py:147-149)
+    and builds every round's model as ``nn.Parameter(self.initial_prefix)`` (:207-214, models/prompts_models.py:28),
+    which shares the tensor's storage: SGD updates that tensor in place, so each round starts where the last
+    one ended (with a new optimizer and schedule). Its visual prefix is a CPU tensor that ``.to("cuda")``
+    copies, so visual prompts restart on a GPU; CPL (c711980) restarts both (``copy.deepcopy``,
+    methods/unsupervised_learning_new/training_strategies.py:242,250).
+    """
+    return recipe.warm_start_text and prompt == "text"
 
 
 def _inputs(data: TrainingData, recipe: Recipe, prompt: str, device: torch.device) -> tuple:
@@ -160,10 +174,11 @@ def train_iterations(
             0 if real is None else real.labeled_weight,
             0 if real is None else real.pseudo_weight,
         )
-        # A fresh prompt every round, from the same initial context (CPL's copy.deepcopy(initial_prefix),
-        # CPL-ICML2024 training_strategies.py:250; GRIP intends it but warm-starts by accident: docs/assumptions.md)
-        torch.manual_seed(seed)
+        previous = learner
+        torch.manual_seed(seed)  # every round draws the same initial context: the reference's one draw
         learner = make_learner(prompt, model, tokenizer, class_names, data.zero_shot_text, recipe.n_ctx, device)
+        if previous is not None and warm_starts(recipe, prompt):
+            learner.load_prompt_state(previous.prompt_state())
         result.history += train_round(learner, real, synthetic, recipe, data.logit_scale, generator, iteration)
         with torch.no_grad():
             result.classifier = learner.text_features().float().cpu().numpy()

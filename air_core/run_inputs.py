@@ -37,6 +37,12 @@ class TrainingData:
     synthetic_images: ImageTensors | None = None  # (S, 3, H, W), visual prompts with a synthetic loss
     prototype_images: ImageTensors | None = None  # (C, 3, H, W), visual prompts with fusion
     labeled_order: np.ndarray | None = None  # (L,) rows of the labelled images, the list the hold-out draws from
+    round0_text: np.ndarray | None = None  # (C, D) round 0's relabelling classifier where not zero_shot_text
+
+    def round0_classifier(self) -> np.ndarray:
+        """(C, D) the class features that relabel round 0 (its fig. 4 sets too): ``round0_text`` where the
+        recipe's ``round0_template`` asked for another string (stages.runs), else the zero-shot classifier."""
+        return self.zero_shot_text if self.round0_text is None else self.round0_text
 
     @property
     def n_classes(self) -> int:

@@ -63,7 +63,21 @@ class TextPromptLearner(nn.Module):
         self.register_buffer("prefix", embedding[:, :1], persistent=False)  # start token
         self.register_buffer("suffix", embedding[:, 1 + n_ctx :], persistent=False)  # class, end, padding
         self._plan_suffixes(eot - n_ctx)  # suffix positions per class: name tokens and end token
-        self.ctx = nn.Parameter(torch.randn(n_ctx, embedding.shape[-1]) * 0.02)
+        self.ctx = nn.Parameter(torch.randn(n_ctx, embedding.shape[-1]) * 0.02)  # float32 in every tower dtype
+
+    @property
+    def tower_dtype(self) -> torch.dtype:
+        """The frozen text tower's dtype (fp16 for a CLIP loaded in fp16 on CUDA, ``air_core.models.clip``)."""
+        return self.text.transformer.get_cast_dtype()
+
+    def _embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Token embeddings plus positional embeddings, in the tower's dtype.
+
+        As menghini's CustomTextEncoder (2094fa5 models/clip_encoders.py:67-71): the float32 embeddings,
+        context included, are cast to the tower's dtype, then the cast positional embedding is added. The
+        context stays a float32 parameter, its gradient coming back through the cast.
+        """
+        return tokens.to(self.tower_dtype) + positions.to(self.tower_dtype)
 
     def _plan_suffixes(self, lengths: torch.Tensor) -> None:
         """Where each class's suffix tokens lie: packed class by class (T rows), and padded (C, S) for attention."""
@@ -86,7 +100,7 @@ class TextPromptLearner(nn.Module):
         x = self._shared_prefix() if self.text_path == "shared_prefix" else self._whole_sequences()  # (C, W)
         proj = self.text.text_projection
         x = proj(x) if isinstance(proj, nn.Linear) else x @ proj  # (C, D)
-        return F.normalize(x, dim=-1)
+        return F.normalize(x.float(), dim=-1)  # logits and loss in float32 in every tower dtype
 
     def _whole_sequences(self) -> torch.Tensor:
         """End-token features (C, W), every class's whole (cut or 77-position) sequence through the tower."""
@@ -94,8 +108,8 @@ class TextPromptLearner(nn.Module):
         n_classes = self.prefix.shape[0]
         x = torch.cat([self.prefix, self.ctx.expand(n_classes, -1, -1), self.suffix], dim=1)  # (C, L, W)
         length = x.shape[1]
-        x = x + clip.positional_embedding[:length]
-        x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length])
+        x = self._embed(x, clip.positional_embedding[:length])
+        x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length].to(x.dtype))
         x = clip.ln_final(x)  # (C, L, W)
         return x[torch.arange(n_classes, device=x.device), self.eot]  # (C, W) end-token feature
 
@@ -104,8 +118,8 @@ class TextPromptLearner(nn.Module):
         clip = self.text
         n_prefix = 1 + self.n_ctx
         pos = clip.positional_embedding
-        prefix = torch.cat([self.prefix[:1, 0], self.ctx]) + pos[:n_prefix]  # (P, W)
-        suffix = self.suffix[self.token_rows, self.token_cols] + pos[n_prefix + self.token_cols]  # (T, W)
+        prefix = self._embed(torch.cat([self.prefix[:1, 0], self.ctx]), pos[:n_prefix])  # (P, W)
+        suffix = self._embed(self.suffix[self.token_rows, self.token_cols], pos[n_prefix + self.token_cols])  # (T, W)
         x = torch.cat([prefix, suffix])  # (P + T, W): the prefix, then every class's suffix tokens
         # Suffix position i sees the prefix and suffix positions <= i; a padded position is seen only by
         # padded ones, whose outputs are dropped, so padding changes neither values nor gradients.

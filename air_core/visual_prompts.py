@@ -75,9 +75,13 @@ class VisualPromptLearner(nn.Module):
         return self.class_features
 
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
-        """L2-normalised prompted image features (B, D) of preprocessed images (B, 3, H, W)."""
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=images.is_cuda):  # bf16 tower on a GPU
-            x = prompted_image_embedding(self.visual, images, self.prompt)  # (B, D)
+        """L2-normalised prompted image features (B, D) of preprocessed images (B, 3, H, W).
+
+        Images and prompt enter the tower in its dtype, fp16 for a CLIP loaded in fp16 on CUDA, as menghini's
+        CustomImageEncoder casts them (2094fa5 models/clip_encoders.py:204-207); the prompt stays a float32
+        parameter and the features are normalised in float32.
+        """
+        x = prompted_image_embedding(self.visual, images.to(self.visual.conv1.weight.dtype), self.prompt)  # (B, D)
         return F.normalize(x.float(), dim=-1)
 
     def prompt_state(self) -> dict[str, torch.Tensor]:

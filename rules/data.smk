@@ -76,7 +76,8 @@ rule encode_real:
 
 
 rule zero_shot:
-    """Zero-shot probabilities (eq. 1) of every image and the text classifier "a photo of a {class}"."""
+    """Zero-shot probabilities (eq. 1) of every image and the text classifier "a photo of a {class}"; also the
+    text features of f"{template}{class}", menghini's round-0 string (recipes with round0_template: concat)."""
     input:
         manifest=rules.manifest.output.manifest,
         classes=rules.manifest.output.classes,
@@ -85,6 +86,7 @@ rule zero_shot:
     output:
         probs=f"{R}/{{d}}/zero_shot/probs.parquet",
         text_features=f"{R}/{{d}}/zero_shot/text_features.safetensors",
+        text_features_concat=f"{R}/{{d}}/zero_shot/text_features_concat.safetensors",
     log:
         f"{LOGS}/zero_shot/{{d}}.log",
     benchmark:
@@ -101,4 +103,4 @@ rule zero_shot:
         'python "$AIR_SCRIPTS/zero_shot.py" --clip {params.clip:q} --template={params.template:q} '
         "--manifest {input.manifest:q} --classes {input.classes:q} --features {input.features:q} "
         "--threads {resources.torch_threads} --probs {output.probs:q} --text-features {output.text_features:q} "
-        "> {log:q} 2>&1"
+        "--text-features-concat {output.text_features_concat:q} > {log:q} 2>&1"

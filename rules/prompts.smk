@@ -11,6 +11,7 @@ rule train_prompts:
         manifest=rules.manifest.output.manifest,
         features=rules.encode_real.output.features,
         text_features=rules.zero_shot.output.text_features,
+        text_features_concat=rules.zero_shot.output.text_features_concat,
         clip_files=model_inputs("clip"),
     output:
         prompt=f"{RUN}/prompt.safetensors",
@@ -41,7 +42,7 @@ rule train_prompts:
         'python "$AIR_SCRIPTS/train_prompts.py" --clip {params.clip:q} --recipe {params.recipe:q} --dataset {wildcards.d:q} '
         "--paradigm {wildcards.paradigm} --prompt {wildcards.prompt} --seed {wildcards.seed} "
         "--manifest {input.manifest:q} --features {input.features:q} --text-features {input.text_features:q} "
-        "--synthetic={params.synthetic:q} --synthetic-shards {params.shards:q} --device {resources.device:q} "
+        "--text-features-concat {input.text_features_concat:q} --synthetic={params.synthetic:q} --synthetic-shards {params.shards:q} --device {resources.device:q} "
         "--threads {resources.torch_threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 

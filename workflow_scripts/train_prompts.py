@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--synthetic", default="", help="synthetic features table; empty when the recipe uses none")
     parser.add_argument("--synthetic-shards", nargs="*", default=[], help="shard tables (image paths), visual prompts")
+    parser.add_argument(
+        "--text-features-concat", default="", help="round 0's classifier where the recipe's round0_template is concat"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
@@ -42,6 +45,7 @@ def main() -> None:
         args.synthetic_shards,
         args.out_dir,
         args.device,
+        args.text_features_concat,
     )
 
 

@@ -9,7 +9,16 @@ from air_core.stages.data import zero_shot
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    for name in ("--clip", "--template", "--manifest", "--classes", "--features", "--probs", "--text-features"):
+    for name in (
+        "--clip",
+        "--template",
+        "--manifest",
+        "--classes",
+        "--features",
+        "--probs",
+        "--text-features",
+        "--text-features-concat",
+    ):
         parser.add_argument(name, required=True)
     parser.add_argument("--threads", type=int, default=0, help="torch threads, 0 = torch's default")
     args = parser.parse_args()
@@ -22,6 +31,7 @@ def main() -> None:
         args.features,
         args.probs,
         args.text_features,
+        args.text_features_concat,
     )
 
 

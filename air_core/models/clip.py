@@ -30,6 +30,7 @@ class ClipBundle:
     model: open_clip.CLIP
     preprocess: Callable
     tokenizer: Callable[[list[str]], torch.Tensor]
+    dtype: torch.dtype = torch.float32  # the towers' weights (``tower_dtype``); images go in as this dtype
 
     @property
     def logit_scale(self) -> float:
@@ -76,9 +77,26 @@ def uses_quick_gelu(spec: ClipSpec, name: str) -> bool:
     return bool(open_clip.get_pretrained_cfg(name, spec.pretrained).get("quick_gelu", False))
 
 
+def tower_dtype(spec: ClipSpec, device: str | torch.device) -> torch.dtype:
+    """The towers' dtype: ``spec.cuda_dtype`` on a CUDA device, float32 on any other (the CPU).
+
+    Both reference code bases call ``clip.load(name, device="cuda")``, which keeps OpenAI's fp16 weights on
+    a GPU and casts the model to float32 only on the CPU (menghini-neurips23-code 2094fa5
+    methods/*/training_strategies.py:66-68; CPL-ICML2024 c711980 methods/*_new/training_strategies.py:76).
+    """
+    return torch.float16 if torch.device(device).type == "cuda" and spec.cuda_dtype == "float16" else torch.float32
+
+
 def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
-    """Build the CLIP of ``spec`` in eval mode, with its eval transform and tokenizer."""
+    """Build the CLIP of ``spec`` in eval mode, with its eval transform and tokenizer.
+
+    In float16 (``tower_dtype``) the model is open_clip's ``precision="fp16"``, OpenAI's own mixed precision:
+    the weights of linear, convolution and attention layers and the two projections in fp16; layer norms
+    (fp32 weights, computed in fp32), token, class and positional embeddings and logit_scale in fp32, cast to
+    fp16 where they enter the towers. It is what OpenAI's ``clip.load`` gives on CUDA (``convert_weights``).
+    """
     name = _arch_name(spec.arch)
+    dtype = tower_dtype(spec, device)
     if spec.pretrained is None:
         torch.manual_seed(spec.seed)  # random weights, the same ones in every job
     elif not Path(spec.pretrained).is_file() and not open_clip.get_pretrained_cfg(name, spec.pretrained):
@@ -90,15 +108,20 @@ def load_clip(spec: ClipSpec, device: str | torch.device = "cpu") -> ClipBundle:
         raise ModelNotFoundError(problem)
     quick_gelu = uses_quick_gelu(spec, name)
     model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=spec.pretrained, device=device, force_quick_gelu=quick_gelu
+        name,
+        pretrained=spec.pretrained,
+        device=device,
+        force_quick_gelu=quick_gelu,
+        precision="fp16" if dtype == torch.float16 else "fp32",
     )
     model.eval().requires_grad_(False)
     log.info(
-        "CLIP %s (%s%s): %.1fM parameters on %s",
+        "CLIP %s (%s%s): %.1fM parameters on %s, %s",
         name,
         spec.pretrained or "random init",
         ", QuickGELU" if quick_gelu else "",
         sum(p.numel() for p in model.parameters()) / 1e6,
         device,
+        str(dtype).removeprefix("torch."),
     )
-    return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name))
+    return ClipBundle(model=model, preprocess=preprocess, tokenizer=open_clip.get_tokenizer(name), dtype=dtype)

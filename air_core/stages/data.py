@@ -70,8 +70,13 @@ def zero_shot(
     features_path: str,
     probs_path: str,
     text_features_path: str,
+    concat_text_features_path: str,
 ) -> None:
-    """Rule zero_shot: the text classifier of "a photo of a {class}" and p_c of every image (eq. 1)."""
+    """Rule zero_shot: the text classifier of "a photo of a {class}" and p_c of every image (eq. 1).
+
+    Also the text features of f"{template}{name}" ("a photo of a {}pink primrose"), the string menghini's
+    code labels round 0 with (air_core.encode.class_prompts), for runs whose ``round0_template`` is concat.
+    """
     from air_core.encode import encode_class_prompts
     from air_core.evaluate import top1
     from air_core.models.clip import load_clip
@@ -84,6 +89,8 @@ def zero_shot(
     text = encode_class_prompts(clip, names, template)
     probs = class_probs(features, text, clip.logit_scale)  # eq. 1
     artifacts.save_arrays({"text_features": text}, text_features_path)
+    concat = encode_class_prompts(clip, names, template, how="concat")
+    artifacts.save_arrays({"text_features": concat}, concat_text_features_path)
     artifacts.write_table(
         "zero_shot",
         {

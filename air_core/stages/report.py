@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -167,7 +168,8 @@ def plot_cam(
     from air_core.jobs import resolve_device
     from air_core.models.clip import load_clip
 
-    clip = load_clip(clip_spec, resolve_device(device))
+    # float32 towers on any device: Grad-CAM's gradients of a figure, not a reference number (cuda_dtype)
+    clip = load_clip(dataclasses.replace(clip_spec, cuda_dtype="float32"), resolve_device(device))
     manifest = artifacts.read_frame("manifest", manifest_path)
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     names = artifacts.read_frame("classes", classes_path)["class_name"].tolist()

@@ -28,8 +28,15 @@ def train_prompts(
     shard_paths: list[str],
     out_dir: str,
     device: str,
+    concat_text_features_path: str = "",
 ) -> None:
-    """Rule train_prompts: the paradigm's split, then the recipe's rounds; every round's tables, the prompt."""
+    """Rule train_prompts: the paradigm's split, then the recipe's rounds; every round's tables, the prompt.
+
+    ``concat_text_features_path``: the zero_shot rule's text features of f"{template}{name}", which label
+    round 0 where the recipe's ``round0_template`` is concat (menghini's string); every other use of the
+    zero-shot classifier (the visual prompt's classifier, the classifier of a run that trains nothing, the
+    real-prototype control) keeps the formatted template, as the reference's evaluation and visual code do.
+    """
     from air_core.jobs import resolve_device, seed_everything
     from air_core.models.clip import load_clip
     from air_core.paradigms import make_split, run_split_seed
@@ -62,6 +69,10 @@ def train_prompts(
         recipe.n_synthetic,
         recipe.prototypes,
     )
+    if recipe.round0_template == "concat":
+        if not concat_text_features_path:
+            raise ValueError("round0_template concat needs the zero_shot rule's text_features_concat file")
+        data.round0_text = artifacts.load_arrays(concat_text_features_path)["text_features"]
     image_ids = manifest["image_id"].to_numpy()[pool]
     if prompt == "visual":
         shards = [artifacts.read_frame("synthetic_shard", s) for s in shard_paths]
