@@ -19,11 +19,15 @@ labelled and pseudo-labelled images that train this round, after the validation 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from air_core.config import Recipe
+
+if TYPE_CHECKING:
+    from air_core.relabel import RoundLabels
 
 VALIDATION_MIN_K = 10  # menghini holds out pseudo-labels only when K >= 10 (semi_supervised_learning/textual_fpl.py:88)
 CPL_LABELED_BATCH = (8, 256)  # clamp of CPL's labelled batch size (semi_supervised_learning_new/textual_PL.py:131-135)
@@ -93,7 +97,7 @@ def cpl_labeled_batch_size(batch_size: int, n_labeled: int, n_pseudo: int) -> in
     return int(min(max(batch_size * n_labeled / n_pseudo, low), high))
 
 
-def order_pseudo(round_labels, recipe: Recipe) -> np.ndarray:
+def order_pseudo(round_labels: RoundLabels, recipe: Recipe) -> np.ndarray:
     """Positions of a round's pseudo-labels in the order of the reference's concatenated leaderboards,
     which its validation draw indexes (textual_fpl.py:85-97, training_strategies.py:590-600).
 
