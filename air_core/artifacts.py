@@ -120,8 +120,8 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
     },
     "pseudo_labels": {
         "iteration": ("int32", "relabelling round, 0 = zero-shot text classifier"),
-        "image_id": ("string", "unlabeled image given a pseudo-label"),
-        "pseudo_label": ("int32", "argmax-based label from the fused scores p + lambda * p_hat"),
+        "image_id": ("string", "unlabeled image given a pseudo-label (no_break: may repeat in a round)"),
+        "pseudo_label": ("int32", "its pseudo-label (CPL: its pool's class), from the scores p or p + lambda * p_hat"),
         "score": ("float32", "fused score of the pseudo-label class"),
         "correct": ("bool", "pseudo-label equals the held-back true label"),
         "held_out": ("bool", "held out of training as the validation split (recipe key validation_holdout)"),
@@ -201,7 +201,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "top1_seen": ("float64", "top-1 (%) on test images of seen classes (all classes outside TRZSL)"),
         "top1_unseen": ("float64", "top-1 (%) on test images of unseen classes; NaN outside TRZSL"),
-        "pseudo_label_acc": ("float64", "accuracy (%) of the last round's pseudo-labels; NaN if none"),
+        "pseudo_label_acc": ("float64", "accuracy (%) of the last round's (image, pseudo-label) pairs; NaN if none"),
         "n_test": ("int32", "number of test images"),
     },
     "results": {

@@ -169,6 +169,19 @@ class Recipe:
         return self.pseudo_labels != "none"
 
     @property
+    def caps_cpl_pools(self) -> bool:
+        """CPL's pools from its second round on hold min(n_c + K_t - max_c n_c, K_t) images, n_c the
+        previous round's pool sizes (``cpl_pool_cap``; air_core.cpl.pool_caps); else K_t each."""
+        return self.pseudo_labels == "cpl" and self.cpl_pool_cap
+
+    @property
+    def no_break_leaderboard(self) -> bool:
+        """FPL/GRIP's pseudo-labels come from menghini's leaderboard loop without a break: an image may
+        carry several labels, listed board by board (``fpl_leaderboard: no_break``;
+        air_core.pseudo_labels.leaderboard_no_break); else one board per image, rows ascending."""
+        return self.pseudo_labels in ("fpl", "grip") and self.fpl_leaderboard == "no_break"
+
+    @property
     def reads_synthetic(self) -> bool:
         """The run reads synthetic images: for L_s, or for synthetic prototypes in eq. 7."""
         return self.synthetic_loss or (self.fuses and self.prototypes == "synthetic")

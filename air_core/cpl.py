@@ -68,13 +68,42 @@ def candidate_sets(probs: np.ndarray, alpha: float, beta: float | str) -> np.nda
     return intra_instance(probs, alpha) & inter_instance(probs, beta)
 
 
-def fill_pools(probs: np.ndarray, candidates: np.ndarray, k: int) -> np.ndarray:
+def fill_pools(probs: np.ndarray, candidates: np.ndarray, k: int | np.ndarray) -> np.ndarray:
     """Class pools of capacity k filled by confidence; an evicted image moves to its next candidate.
 
+    CPL-ICML2024 c711980 utils/clip_pseudolabels.py:403-483 (``_fill_pools``) and utils/utils.py:530-570
+    (``ClassPool.update``) fill the pools in synchronous passes; the pools they end with are the ones this
+    sequential fill ends with (images propose, pools keep their most confident: the outcome does not
+    depend on the order of proposals) unless two candidates tie in 1 - p.
+
+    Args:
+        k: capacity of every pool, or (C,) one per pool (``pool_caps``).
     Returns:
         (N,) pool class of each image, -1 for images that no pool kept (or without candidates).
     """
     return top_k_per_class(probs, k, allowed=candidates)
+
+
+def pool_caps(previous_sizes: np.ndarray | None, k: int, n_classes: int) -> np.ndarray:
+    """CPL's pool capacities for a round with K_t = ``k``: min(n_c + K_t - max_c n_c, K_t) per class.
+
+    CPL-ICML2024 c711980 utils/clip_pseudolabels.py:389-400: ``past_caps = self.Pools.get_pool_caps()``
+    are the numbers of images each pool held at the end of the previous round's fill (utils/utils.py:548-553
+    returns ``pool_capacity``, the count that ``ClassPool.update`` increments, :511,538), before any other
+    filtering; the selector lives across rounds, so on its first round every count is 0 and every pool
+    gets K_t.
+
+    Args:
+        previous_sizes: (C,) images in each pool after the previous round's fill; None = first round.
+        k: K_t (GRIP's schedule never shrinks, so K_t >= max_c n_c, which the reference asserts).
+        n_classes: C.
+    Returns:
+        (C,) capacity per pool.
+    """
+    if previous_sizes is None:
+        return np.full(n_classes, k, dtype=int)
+    increment = k - int(previous_sizes.max(initial=0))
+    return np.clip(previous_sizes + increment, 0, k).astype(int)
 
 
 def candidate_weights(probs: np.ndarray, candidates: np.ndarray, soft: bool) -> np.ndarray:
@@ -90,13 +119,15 @@ def candidate_weights(probs: np.ndarray, candidates: np.ndarray, soft: bool) -> 
     return np.divide(masked, total, out=np.zeros_like(masked), where=total > 0)
 
 
-def cpl_round(scores: np.ndarray, alpha: float, beta: float | str, k: int, soft: bool) -> tuple[np.ndarray, np.ndarray]:
+def cpl_round(
+    scores: np.ndarray, alpha: float, beta: float | str, k: int | np.ndarray, soft: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """One CPL relabelling from (fused) scores.
 
     Args:
         scores: (N, C) non-negative scores, p or p + lambda * p_hat; rows are renormalised to 1.
         alpha, beta: the intra- and inter-instance quantiles.
-        k: pool capacity (GRIP's K_t).
+        k: pool capacity (GRIP's K_t), or (C,) one per pool (``pool_caps``).
         soft: soft weights (the first iteration) or 0/1 weights (later ones).
     Returns:
         pool class per image (N,), -1 = not trained on; loss weights (N, C).

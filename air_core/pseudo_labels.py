@@ -34,7 +34,7 @@ def fuse(p_text: np.ndarray, p_proto: np.ndarray | None, fusion_lambda: float) -
     return p_text + fusion_lambda * p_proto
 
 
-def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+def top_k_per_class(scores: np.ndarray, k: int | np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
     """Give each class at most ``k`` images, the ones it scores highest, each image at most once.
 
     Every class keeps a leaderboard of its ``k`` best images. An image goes to its most
@@ -43,13 +43,14 @@ def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = Non
 
     Args:
         scores: (N, C).
-        k: board size per class.
+        k: board size per class, one for all or (C,) one per class (CPL's capped pools).
         allowed: (N, C) bool, the classes an image may be offered to (CPL's candidate sets);
             None = every class.
     Returns:
         (N,) int array: the assigned class, or -1 for images no board kept.
     """
     n, c = scores.shape
+    caps = np.broadcast_to(np.asarray(k, dtype=int), (c,))
     allowed = np.ones((n, c), bool) if allowed is None else allowed
     key = np.where(allowed, -scores, np.inf)  # disallowed classes sort last
     preference = np.argsort(key, axis=1, kind="stable")  # (N, C) classes, best first
@@ -59,15 +60,15 @@ def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = Non
     free = list(range(n - 1, -1, -1))
     while free:
         i = free.pop()
-        if next_choice[i] >= n_allowed[i] or k <= 0:
+        if next_choice[i] >= n_allowed[i]:
             continue
         cls = preference[i, next_choice[i]]
         next_choice[i] += 1
         entry = (float(scores[i, cls]), -i)  # ties keep the lower image index
         board = boards[cls]
-        if len(board) < k:
+        if len(board) < caps[cls]:
             heapq.heappush(board, entry)
-        elif entry > board[0]:
+        elif board and entry > board[0]:
             _, evicted = heapq.heapreplace(board, entry)
             free.append(-evicted)
         else:
@@ -77,6 +78,55 @@ def top_k_per_class(scores: np.ndarray, k: int, allowed: np.ndarray | None = Non
         for _, neg_i in board:
             labels[-neg_i] = cls
     return labels
+
+
+def leaderboard_no_break(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """menghini's leaderboards as its loop computes them: (image, class) pairs, an image possibly several times.
+
+    menghini-neurips23-code 2094fa5 utils/clip_pseudolabels.py:48-109 (round 0) and
+    methods/*/textual_fpl.py:184-239 (GRIP's later rounds), on a score matrix instead of images:
+    each image in turn goes to its argmax class's board if the board has room or the image beats the
+    board's last entry; otherwise it joins *every* other board (no ``break``) that has room or whose last
+    entry it beats. The last entry is the last one appended until the board is first sorted (when an
+    entry beats it on a full board); evicted images are not offered again. Boards are listed in column
+    order, each in its own list order: the order of the reference's concatenated ``new_imgs``. Ties in
+    score are broken by the larger row, standing in for the reference's larger file path.
+
+    Args:
+        scores: (N, C).
+        k: board size per class (FPL's top_k, GRIP's K_t); 0 gives no pairs (the reference would fail).
+    Returns:
+        rows (P,) and classes (P,) of the listed pairs.
+    """
+    n, c = scores.shape
+    boards: list[list[tuple[float, int]]] = [[] for _ in range(c)]
+    if k <= 0:
+        return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    last = np.full(c, np.inf)  # score of each board's last entry (inf: the board still has room)
+
+    def offer(cls: int, i: int) -> bool:
+        score = float(scores[i, cls])
+        if len(boards[cls]) < k:
+            boards[cls].append((score, i))
+        elif last[cls] < score:  # "qualifies": sorted descending, truncated to k
+            boards[cls] = sorted(boards[cls] + [(score, i)], reverse=True)[:k]
+        else:
+            return False
+        last[cls] = boards[cls][-1][0] if len(boards[cls]) == k else np.inf
+        return True
+
+    for i in range(n):
+        pred = int(np.argmax(scores[i]))
+        if offer(pred, i):
+            continue
+        # each board changes only through its own offer, so the reference's walk over the other classes
+        # in descending score reduces to offering the image to every board it qualifies for
+        for cls in np.flatnonzero((last < scores[i]) | np.isinf(last)):
+            if cls != pred:
+                offer(int(cls), i)
+    rows = [i for board in boards for _, i in board]
+    classes = [cls for cls, board in enumerate(boards) for _ in board]
+    return np.asarray(rows, dtype=int), np.asarray(classes, dtype=int)
 
 
 def grip_k(iteration: int, n_unlabeled: int, n_classes: int, n_iterations: int = 10) -> int:

@@ -19,11 +19,15 @@ labelled and pseudo-labelled images that train this round, after the validation 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from air_core.config import Recipe
+
+if TYPE_CHECKING:
+    from air_core.relabel import RoundLabels
 
 VALIDATION_MIN_K = 10  # menghini holds out pseudo-labels only when K >= 10 (semi_supervised_learning/textual_fpl.py:88)
 CPL_LABELED_BATCH = (8, 256)  # clamp of CPL's labelled batch size (semi_supervised_learning_new/textual_PL.py:131-135)
@@ -93,10 +97,17 @@ def cpl_labeled_batch_size(batch_size: int, n_labeled: int, n_pseudo: int) -> in
     return int(min(max(batch_size * n_labeled / n_pseudo, low), high))
 
 
-def order_pseudo(rows: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Positions of a round's pseudo-labels by class, most confident first: the order of the reference's
-    concatenated leaderboards, which its validation draw indexes."""
-    return np.lexsort((rows, -scores, labels))
+def order_pseudo(round_labels: RoundLabels, recipe: Recipe) -> np.ndarray:
+    """Positions of a round's pseudo-labels in the order of the reference's concatenated leaderboards,
+    which its validation draw indexes (textual_fpl.py:85-97, training_strategies.py:590-600).
+
+    With menghini's leaderboards (``Recipe.no_break_leaderboard``) the entries already come in that order
+    (board by board, each board in its list order, utils/clip_pseudolabels.py:103-107); otherwise by
+    class, most confident first.
+    """
+    if recipe.no_break_leaderboard:
+        return np.arange(len(round_labels.rows))
+    return np.lexsort((round_labels.rows, -round_labels.scores, round_labels.labels))
 
 
 def build_real_set(
@@ -134,7 +145,7 @@ def build_real_set(
     held_out = np.zeros(n_round, dtype=bool)
     pseudo = np.zeros(0, dtype=int)
     if n_round:
-        order = order_pseudo(round_labels.rows, round_labels.labels, round_labels.scores)
+        order = order_pseudo(round_labels, recipe)
         fraction = recipe.validation_holdout if round_labels.k >= VALIDATION_MIN_K else 0.0
         kept = order[holdout_keep(n_round, fraction, recipe.validation_seed)]
         held_out[:] = True

@@ -47,7 +47,7 @@ _MENGHINI_QUIRKS = {
 }
 _CPL_QUIRKS = {
     "cpl_pool_cap": True,  # utils/clip_pseudolabels.py:389-400
-    "fpl_leaderboard": "no_break",  # the same leaderboard loop as menghini's (CPL builds pools its own way)
+    "fpl_leaderboard": "no_break",  # unused: CPL-ICML2024 has no leaderboard loop, it fills class pools
     "labeled_order": "draw",  # methods/main_SSL.py:71-79 draws as menghini's; no hold-out (ratio_train_val 1.0)
     "warm_start_text": False,  # training_strategies.py:242,250, copy.deepcopy(initial_prefix)
     "round0_template": "format",

@@ -121,6 +121,7 @@ def train_iterations(
     result = TrainingResult(classifier=data.zero_shot_text)
     generator = torch.Generator().manual_seed(seed)
     learner = None
+    round_labels = None
     for iteration in range(rounds + 1):
         scores = _round_scores(data, learner, recipe, prompt, unlabeled, classes) if len(unlabeled) else {}
         for kind, s in scores.items():
@@ -137,10 +138,12 @@ def train_iterations(
                 len(labeled),
             )
             break
-        round_labels = None
+        previous, round_labels = round_labels, None  # CPL's capped pools read the previous round's sizes
         if relabels:
             fused = [kind for kind in scores if kind != "text"]  # eq. 7 when the recipe fuses
-            round_labels = relabel(scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes)
+            round_labels = relabel(
+                scores[fused[0] if fused else "text"], recipe, iteration, classes, data.n_classes, previous
+            )
         real, held_out = build_real_set(
             real_inputs,
             data.given_labels,
