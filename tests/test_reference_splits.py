@@ -245,7 +245,20 @@ def test_a_trzsl_run_records_its_split_seed_and_trains_on_the_drawn_list(tiny_cl
         out.mkdir()
         spec = ClipSpec(arch="air-tiny-vit", pretrained=None)
         train_prompts(
-            spec, recipe, "d", "trzsl", "text", seed, manifest_path, features_path, text_path, "", [], out, "cpu"
+            spec,
+            recipe,
+            "d",
+            "trzsl",
+            "text",
+            seed,
+            manifest_path,
+            features_path,
+            text_path,
+            "",
+            [],
+            out,
+            "cpu",
+            concat_text_features_path=text_path,  # grip's round 0 reads menghini's concat string's features
         )
         assert json.loads((out / "settings.json").read_text())["run"]["split_seed"] == expected
         split = artifacts.read_frame("split", out / "split.parquet")
