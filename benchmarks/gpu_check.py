@@ -25,7 +25,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # the check never needs the network: every model is built here
@@ -54,7 +54,7 @@ class Settings:
     warmup: int  # untimed iterations before each figure (allocator, cuDNN autotuning, kernels)
     max_iters: int
     figure_budget_s: float  # timed seconds per figure, at most
-    budget_s: float  # the whole run, model building included
+    budget_s: float  # no figure starts after this many seconds of the run (model building included)
 
 
 def configured_generate_batch() -> int:
@@ -133,48 +133,33 @@ class Row:
         return None if self.measured is None else self.measured / self.predicted
 
 
-def plan_rows(settings: Settings) -> dict[str, Row]:
-    """Every figure with gpu_plan's prediction, in table order."""
-    from benchmarks import gpu_plan
+def _row(key: str, figure: str, unit: str, tflop_per_unit: float, plan: str | None = None) -> Row:
+    from benchmarks.gpu_plan import predicted_per_second
 
-    work = gpu_plan.figure_tflop(settings.steps, settings.lora_batch, vpt_batch=settings.prompt_batch)
+    return Row(key, figure, unit, tflop_per_unit, predicted_per_second(tflop_per_unit, MFU), plan)
+
+
+def plan_rows(settings: Settings) -> dict[str, Row]:
+    """Every figure with gpu_plan's prediction, in table order; ``plan`` marks the rows the plan is priced at."""
+    from benchmarks.gpu_plan import figure_tflop
+
+    work = figure_tflop(settings.steps, settings.lora_batch, vpt_batch=settings.prompt_batch)
+    gen = f"SD v1-4 generation, 512x512, {settings.steps} DPM-Solver++ steps, CFG, fp16, LoRA fused, batch"
     rows = [
-        *(
-            Row(
-                f"generate_b{b}",
-                f"SD v1-4 generation, 512x512, {settings.steps} DPM-Solver++ steps, CFG, fp16, LoRA fused, batch {b}",
-                "images/s",
-                work["generate"],
-                0.0,
-                "generate" if b == settings.generate_batches[0] else None,
-            )
-            for b in settings.generate_batches
-        ),
-        Row(
-            "train_lora",
-            f"LoRA step, batch {settings.lora_batch}, 512x512, fp16 UNet, fp32 LoRA weights",
-            "steps/s",
-            work["train_lora"],
-            0.0,
-            "train_lora",
-        ),
-        Row("encode_jpeg", "CLIP ViT-B/32 encode_real from JPEG files", "images/s", work["encode"], 0.0, "encode"),
-        Row("encode_tensor", "CLIP ViT-B/32 encode from decoded tensors", "images/s", work["encode"], 0.0),
+        _row(f"generate_b{b}", f"{gen} {b}", "images/s", work["generate"], None if i else "generate")
+        for i, b in enumerate(settings.generate_batches)  # the first is config.yaml's generate.batch_size
     ]
+    lora = f"LoRA step, batch {settings.lora_batch}, 512x512, fp16 UNet, fp32 LoRA weights"
+    rows.append(_row("train_lora", lora, "steps/s", work["train_lora"], "train_lora"))
+    rows.append(_row("encode_jpeg", "CLIP ViT-B/32 encode_real from JPEG files", "images/s", work["encode"], "encode"))
+    rows.append(_row("encode_tensor", "CLIP ViT-B/32 encode from decoded tensors", "images/s", work["encode"]))
     for path, name in (("cut", "cut"), ("shared_prefix", "shared prefix")):
-        for precision in ("fp32", "fp16"):
-            rows.append(
-                Row(
-                    f"text_{path}_{precision}",
-                    f"text-prompt step, 102 classes, {name}, {precision if precision == 'fp32' else 'fp16 autocast'}",
-                    "steps/s",
-                    work[f"text_{path}"],
-                    0.0,
-                    f"text_{path}" if precision == "fp32" else None,  # training runs the text tower in fp32
-                )
-            )
-    rows.append(Row("vpt", f"VPT step, batch {settings.prompt_batch}", "steps/s", work["visual"], 0.0, "visual"))
-    return {row.key: replace(row, predicted=gpu_plan.predicted_per_second(row.tflop_per_unit, MFU)) for row in rows}
+        for precision, label in (("fp32", "fp32"), ("fp16", "fp16 autocast")):
+            figure = f"text-prompt step, 102 classes, {name}, {label}"
+            plan = f"text_{path}" if precision == "fp32" else None  # training runs the text tower in fp32
+            rows.append(_row(f"text_{path}_{precision}", figure, "steps/s", work[f"text_{path}"], plan))
+    rows.append(_row("vpt", f"VPT step, batch {settings.prompt_batch}", "steps/s", work["visual"], "visual"))
+    return {row.key: row for row in rows}
 
 
 def environment(settings: Settings, smoke: bool) -> dict[str, str]:
