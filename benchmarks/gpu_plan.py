@@ -183,6 +183,7 @@ class Throughput:
 
     tflops: dict[str, float] = field(default_factory=dict)  # generate, train_lora, encode, visual
     text_steps: dict[float, float] = field(default_factory=dict)  # token positions of a step -> its seconds
+    measured_on: str = ""  # the table's device, and its mode when not a full run
 
     def text_step_seconds(self, tokens: float) -> float | None:
         """Seconds of a text-prompt step over ``tokens`` positions; None where no step was measured.
@@ -204,7 +205,8 @@ class Throughput:
 def measured_throughput(path: str | Path) -> Throughput:
     """The rates of a ``gpu_check`` table (its JSON): each row with a ``plan`` kind and a measured rate."""
     try:
-        rows = json.loads(Path(path).read_text())["rows"]
+        table = json.loads(Path(path).read_text())
+        rows, meta = table["rows"], table.get("meta", {})
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(
             f"cannot read the measured table {path} ({err}); give the .json that "
@@ -219,7 +221,8 @@ def measured_throughput(path: str | Path) -> Throughput:
             text[row["tflop_per_unit"] / text_step_tflop(1)] = 1 / rate
         else:
             tflops[kind] = rate * row["tflop_per_unit"]
-    return Throughput(tflops, text)
+    mode = meta.get("mode", "full")
+    return Throughput(tflops, text, f"{meta.get('device', '?')}" + ("" if mode == "full" else f", {mode}"))
 
 
 def startup_hours(runs: int, runs_per_pack: int, per_submission_s: float, per_job_s: float) -> dict[str, float]:
@@ -305,7 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     columns = {f"assumed ({args.mfu:.0%} of {H200_BF16_TFLOPS:.0f} TFLOP/s)": None}
     if args.measured:
         try:
-            columns[f"measured ({args.measured})"] = measured_throughput(args.measured)
+            rates = measured_throughput(args.measured)
+            columns[f"measured ({rates.measured_on})"] = rates
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
     hours = {name: grid_gpu_hours(args.mfu, Path(args.config), rates) for name, rates in columns.items()}
