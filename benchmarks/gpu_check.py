@@ -214,24 +214,53 @@ def write_outputs(rows: list[Row], env: dict[str, str], out: Path, settings: Set
     return table
 
 
-def run(settings: Settings, workdir: Path, done: Callable[[list[Row]], None]) -> list[Row]:
-    """Every section in turn, ``done(rows)`` after each (so a run stopped from outside leaves its table).
+SECTIONS = ("clip", "diffusion")  # the CLIP section first: short, and a run cut off in SD's still has its rows
 
-    A section that fails marks its unmeasured rows with its error. The CLIP section goes first: it is
-    short, and a run cut off in SD's section still has its rows.
+
+def earlier_rows(out: Path, device: str) -> dict[str, Row]:
+    """The rows of an earlier run's JSON at ``out`` on the same device (none if there is no such run)."""
+    path = out.with_suffix(".json")
+    if not path.is_file():
+        return {}
+    table = json.loads(path.read_text())
+    if table["meta"].get("device") != device:
+        log.warning("%s was measured on %s, not %s: its rows are not kept", path, table["meta"].get("device"), device)
+        return {}
+    names = set(Row.__dataclass_fields__)
+    return {r["key"]: Row(**{k: v for k, v in r.items() if k in names}) for r in table["rows"]}
+
+
+def run(
+    settings: Settings,
+    workdir: Path,
+    done: Callable[[list[Row]], None],
+    only: tuple[str, ...] = SECTIONS,
+    kept: dict[str, Row] | None = None,
+) -> list[Row]:
+    """The sections in ``only``, ``done(rows)`` after each (so a run stopped from outside leaves its table).
+
+    A section that fails marks its unmeasured rows with its error. The other sections' rows are taken
+    from ``kept`` (an earlier run's rows by key), or say that they were not run.
     """
     from benchmarks import gpu_sections
 
     clock = gpu_sections.Clock(settings)
     rows = plan_rows(settings)
-    for section in (gpu_sections.clip, gpu_sections.diffusion):
+    for name in SECTIONS:
+        if name in only:
+            continue
+        for key in [key for key in rows if key.startswith(gpu_sections.ROWS[name])]:
+            if kept and key in kept:
+                rows[key] = kept[key]
+            else:
+                rows[key].error = "not run (--only)"
+    for name in only:
         try:
-            section(settings, clock, rows, workdir)
+            getattr(gpu_sections, name)(settings, clock, rows, workdir)
         except Exception as err:  # e.g. the model did not build or fit: its rows say so, the next section runs
-            log.exception("section %s failed", section.__name__)
-            mine = [row for key, row in rows.items() if key.startswith(gpu_sections.ROWS[section.__name__])]
-            for row in mine:
-                if row.measured is None and row.error is None:
+            log.exception("section %s failed", name)
+            for key, row in rows.items():
+                if key.startswith(gpu_sections.ROWS[name]) and row.measured is None and row.error is None:
                     row.error = f"section failed: {type(err).__name__}: {err}".splitlines()[0][:300]
         gc.collect()  # the section's models, before the next one builds its own
         if clock.device.type == "cuda":
@@ -245,6 +274,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="the Markdown table; its rows also go to the same name .json")
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU, seconds: checks the code only")
     parser.add_argument("--budget", type=float, default=240.0, help="seconds of measuring, at most (default 240)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        help="run these sections; the others' rows are kept from the table at --out (same device) if there is one",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = smoke_settings() if args.smoke else full_settings(args.budget)
@@ -254,8 +289,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("error: no CUDA GPU is visible; run this on a GPU node, or --smoke to check the code on a CPU")
     start, out = time.perf_counter(), Path(args.out)
     env = environment(settings, args.smoke)
+    only = tuple(s for s in SECTIONS if s in (args.only or SECTIONS))
+    kept = earlier_rows(out, env["device"]) if args.only else None
     with tempfile.TemporaryDirectory(prefix="gpu_check.") as tmp:
-        rows = run(settings, Path(tmp), lambda done: write_outputs(done, env, out, settings))
+        rows = run(settings, Path(tmp), lambda done: write_outputs(done, env, out, settings), only, kept)
     print(markdown(rows, env))
     minutes = (time.perf_counter() - start) / 60
     print(f"{minutes:.1f} min on {env['device']}; the rows also in {out.with_suffix('.json')}")

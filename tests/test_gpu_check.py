@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_check import smoke_settings
+from benchmarks.gpu_check import earlier_rows, environment, run, smoke_settings
 from benchmarks.gpu_plan import grid_gpu_hours, measured_throughput
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +68,15 @@ def test_the_plan_prices_the_grid_at_the_smoke_rates(smoke_table):
     assert len(rates.text_steps) == 2  # the cut path's and the shared prefix's step
     # the CPU's tiny-model rates against 40 % of an H200's peak: the grid takes far longer
     assert grid_gpu_hours(measured=rates)["diffusion_hours"] > grid_gpu_hours()["diffusion_hours"]
+
+
+def test_a_partial_rerun_keeps_the_other_sections_rows(smoke_table, tmp_path):
+    out, _ = smoke_table
+    settings = smoke_settings()
+    kept = earlier_rows(out, environment(settings, smoke=True)["device"])
+    written = []
+    rows = run(settings, tmp_path, written.append, only=(), kept=kept)  # no section runs: every row is kept
+    assert written == [] and [r.key for r in rows] == list(kept) and rows == list(kept.values())
+    assert earlier_rows(out, "another GPU") == {}  # another device's rows are not mixed in
+    fresh = run(settings, tmp_path, written.append, only=(), kept=None)
+    assert {r.error for r in fresh} == {"not run (--only)"}
