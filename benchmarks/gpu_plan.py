@@ -239,6 +239,27 @@ def startup_hours(runs: int, runs_per_pack: int, per_submission_s: float, per_jo
     }
 
 
+def dataset_diffusion_tflop(exp, name: str) -> dict[str, float]:
+    """A dataset's diffusion stages by kind of work: encode (encode_real, select), train_lora, generate;
+    each SD variant the grid reads once."""
+    classes, pool, _ = DATASETS[name]
+    work = {"encode": pool * VIT_B32_GFLOP / 1000, "train_lora": 0.0, "generate": 0.0}  # encode_real
+    for variant in map(exp.sd_variants.get, exp.variants_read(name)):
+        lora = variant.lora
+        stages = diffusion_tflop(
+            classes,
+            pool,
+            variant.generate.images_per_class,
+            variant.generate.steps,
+            lora.steps if lora else 0,
+            lora.batch_size if lora else 0,
+        )
+        work["encode"] += stages["select"]
+        work["train_lora"] += stages["train_lora"]
+        work["generate"] += stages["generate"]
+    return work
+
+
 def grid_gpu_hours(
     mfu: float = 0.4, config_path: Path = ROOT / "config" / "config.yaml", measured: Throughput | None = None
 ) -> dict[str, float]:
@@ -263,19 +284,7 @@ def grid_gpu_hours(
     diffusion = 0.0
     prompt = {"text_cut": 0.0, "text_shared_prefix": 0.0, "visual": 0.0}
     for name, (classes, pool, _) in DATASETS.items():
-        diffusion += hours(pool * VIT_B32_GFLOP / 1000, "encode")  # encode_real
-        for variant in map(exp.sd_variants.get, exp.variants_read(name)):  # each variant once per dataset
-            lora = variant.lora
-            stages = diffusion_tflop(
-                classes,
-                pool,
-                variant.generate.images_per_class,
-                variant.generate.steps,
-                lora.steps if lora else 0,
-                lora.batch_size if lora else 0,
-            )
-            diffusion += sum(hours(stages[kind], kind) for kind in ("train_lora", "generate"))
-            diffusion += hours(stages["select"], "encode")
+        diffusion += sum(hours(tflop, kind) for kind, tflop in dataset_diffusion_tflop(exp, name).items())
         for paradigm, kind, method in exp.grid(name):
             recipe = exp.recipe(method, name, paradigm, kind)
             seeds = len(exp.seeds)
