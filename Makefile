@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,11 @@ test: $(STAMP)
 # Performance figures (docs/performance.md); not part of the tests. Run `make demo` first for e.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The GPU figures measured beside their predictions, on one CUDA GPU (docs/performance.md, "Measuring on a GPU").
+GPU_CHECK_OUT ?= benchmarks/measured/gpu_check.md
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 # Style and Snakemake's own checks; CI runs it before the tests (.ci/run). `ruff format .` and `snakefmt .`
 # rewrite what they would change.

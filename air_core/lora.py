@@ -63,7 +63,7 @@ def train_lora(
     """Add a LoRA adapter to ``pipe.unet`` and train it in place.
 
     Returns:
-        One dict per step: step, timestep_mean, loss.
+        One dict per step: step, timestep_mean, loss, seconds (since the first step began, at this step's end).
     """
     if len(image_paths) == 0:
         raise ValueError("the LoRA training set is empty: the zero-shot stage selected no image")
@@ -103,7 +103,15 @@ def train_lora(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        history.append({"step": step, "timestep_mean": float(timesteps.float().mean()), "loss": loss.item()})
+        # loss.item() waits for the step's kernels, so "seconds" (since the first step began) times every step
+        history.append(
+            {
+                "step": step,
+                "timestep_mean": float(timesteps.float().mean()),
+                "loss": loss.item(),
+                "seconds": time.perf_counter() - start,
+            }
+        )
     unet.eval()
     seconds = time.perf_counter() - start
     log.info(

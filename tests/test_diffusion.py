@@ -56,6 +56,8 @@ def test_lora_round_trip(training_images, tmp_path):
     cfg = LoraTrainConfig(steps=6, lr=5e-2, batch_size=2, resolution=64, rank=4, alpha=4)
     history = train_lora(pipe, training_images, ["Shapes: red circle"] * 4, cfg)
     assert len(history) == 6 and all(np.isfinite(h["loss"]) for h in history)
+    seconds = [h["seconds"] for h in history]  # each step's end, which benchmarks/gpu_check.py times steps by
+    assert 0 < seconds[0] and np.all(np.diff(seconds) > 0)
     tuned = _sample(pipe)
     assert np.abs(tuned - base).max() > 1e-3, "a trained LoRA must change the output"
     np.testing.assert_allclose(_sample(pipe, cross_attention_kwargs={"scale": 0.0}), base, atol=1e-5)
