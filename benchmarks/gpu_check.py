@@ -154,9 +154,9 @@ def plan_rows(settings: Settings) -> dict[str, Row]:
     rows.append(_row("encode_jpeg", "CLIP ViT-B/32 encode_real from JPEG files", "images/s", work["encode"], "encode"))
     rows.append(_row("encode_tensor", "CLIP ViT-B/32 encode from decoded tensors", "images/s", work["encode"]))
     for path, name in (("cut", "cut"), ("shared_prefix", "shared prefix")):
-        for precision, label in (("fp32", "fp32"), ("fp16", "fp16 autocast")):
+        for precision, label in (("fp32", "towers fp32"), ("fp16", "towers fp16 (cuda_dtype default)")):
             figure = f"text-prompt step, 102 classes, {name}, {label}"
-            plan = f"text_{path}" if precision == "fp32" else None  # training runs the text tower in fp32
+            plan = f"text_{path}" if precision == "fp16" else None  # training runs the towers in cuda_dtype, fp16
             rows.append(_row(f"text_{path}_{precision}", figure, "steps/s", work[f"text_{path}"], plan))
     rows.append(_row("vpt", f"VPT step, batch {settings.prompt_batch}", "steps/s", work["visual"], "visual"))
     return {row.key: row for row in rows}

@@ -156,14 +156,15 @@ def clip(settings: Settings, clock: Clock, rows: dict[str, Row], workdir: Path) 
     from air_core.models.clip import load_clip
     from benchmarks.gpu_plan import class_names
 
-    bundle = load_clip(ClipSpec(arch=settings.clip_arch, pretrained=None), clock.device)
+    bundle = load_clip(ClipSpec(arch=settings.clip_arch, pretrained=None), clock.device)  # cuda_dtype float16
+    full = load_clip(ClipSpec(arch=settings.clip_arch, pretrained=None, cuda_dtype="float32"), clock.device)
     paths = write_images(workdir / "jpeg", settings.jpegs, settings.jpeg_size)
     measure(rows["encode_jpeg"], clock, lambda: clock.rate(_encode_files(bundle, paths, settings), warmup=1))
     measure(rows["encode_tensor"], clock, lambda: clock.rate(_encode_tensors(bundle, paths, settings), warmup=1))
     names = list(class_names("flowers102"))
     for path in ("cut", "shared_prefix"):
-        for precision in ("fp32", "fp16"):
-            step = _text_step(bundle, names, path, precision == "fp16", settings.prompt_batch, clock.device)
+        for precision, towers in (("fp32", full), ("fp16", bundle)):
+            step = _text_step(towers, names, path, settings.prompt_batch, clock.device)
             measure(rows[f"text_{path}_{precision}"], clock, lambda s=step: clock.rate(s))
     measure(rows["vpt"], clock, lambda: clock.rate(_vpt_step(bundle, len(names), settings.prompt_batch, clock.device)))
 
@@ -188,15 +189,16 @@ def _encode_tensors(bundle, paths: list[str], settings: Settings) -> Callable[[]
     @torch.no_grad()
     def once() -> int:
         for i in range(0, len(pixels), settings.encode_batch):
-            batch = pixels[i : i + settings.encode_batch].to(bundle.device)
+            batch = pixels[i : i + settings.encode_batch].to(bundle.device, bundle.dtype)
             F.normalize(bundle.model.encode_image(batch).float(), dim=-1).cpu()  # as encode_images does
         return len(pixels)
 
     return once
 
 
-def _text_step(bundle, names: list[str], path: str, fp16: bool, batch: int, device) -> Callable[[], int]:
-    """One text-prompt training step over cached image features (benchmarks.prompt_training's built way)."""
+def _text_step(bundle, names: list[str], path: str, batch: int, device) -> Callable[[], int]:
+    """One text-prompt training step over cached image features (benchmarks.prompt_training's built way), the
+    towers in the bundle's dtype (``models.clip.cuda_dtype``), as train_prompts runs them."""
     from air_core.text_prompts import TextPromptLearner
 
     torch.manual_seed(0)
@@ -208,8 +210,7 @@ def _text_step(bundle, names: list[str], path: str, fp16: bool, batch: int, devi
     labels = torch.randint(len(names), (batch,), device=device)
 
     def once() -> int:
-        with torch.autocast(device.type, dtype=torch.float16, enabled=fp16):
-            loss = built_loss(bundle, learner, features, labels)
+        loss = built_loss(bundle, learner, features, labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -227,7 +228,7 @@ def _vpt_step(bundle, n_classes: int, batch: int, device) -> Callable[[], int]:
     size = bundle.model.visual.image_size
     images = torch.randn(batch, 3, *((size, size) if isinstance(size, int) else size), device=device)  # (B, 3, H, W)
     with torch.no_grad():
-        width = bundle.model.encode_image(images[:1]).shape[1]
+        width = bundle.model.encode_image(images[:1].to(bundle.dtype)).shape[1]
     text = F.normalize(torch.randn(n_classes, width), dim=-1)  # (C, D) stand-in zero-shot features
     learner = VisualPromptLearner(bundle.model, text, 16).to(device)
     optimizer = torch.optim.SGD([learner.prompt], lr=0.002, momentum=0.9)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from air_core.intervals import paired_difference, regularized_beta, replicates_needed, t_quantile, verdict
+from air_core.intervals import paired_difference, replicates_needed, t_quantile, verdict
 
 # Student's t, 0.975 quantile (any statistics table)
 T_975 = {1: 12.706, 2: 4.303, 4: 2.776, 7: 2.365, 9: 2.262, 19: 2.093, 29: 2.045, 120: 1.980}
@@ -15,10 +15,10 @@ def test_t_quantile_matches_the_table(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
 
 
-def test_incomplete_beta_known_values():
-    assert regularized_beta(1, 1, 0.3) == pytest.approx(0.3)  # uniform
-    assert regularized_beta(2, 3, 0.4) == pytest.approx(0.5248, abs=1e-4)
-    assert regularized_beta(0.5, 0.5, 0.5) == pytest.approx(0.5)
+def test_t_quantile_is_symmetric_and_tends_to_the_normal():
+    assert t_quantile(0.025, 19) == pytest.approx(-t_quantile(0.975, 19))
+    assert t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-12)
+    assert t_quantile(0.975, 10**6) == pytest.approx(1.960, abs=1e-3)  # the normal's 0.975 quantile
 
 
 def test_paired_difference_known_answer():

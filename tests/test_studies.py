@@ -136,3 +136,38 @@ def test_a_class_activation_map_has_the_images_shape_and_is_not_constant(tiny_cl
     else:  # random ResNet weights can leave a class no positive evidence (ReLU gives 0); its opposite has some
         assert max(grad_cam(model, image, sign * classifier[0]).std() for sign in (1, -1)) > 1e-3
     assert not any(p.grad is not None for p in model.parameters())  # the frozen tower stays untouched
+
+
+class _Tower(torch.nn.Module):
+    """A bare open_clip ViT image tower with CLIP's ``visual``/``encode_image`` interface."""
+
+    def __init__(self, visual: torch.nn.Module) -> None:
+        super().__init__()
+        self.visual = visual
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_a_vit_map_does_not_depend_on_the_token_layout(layers):
+    """The same weights run batch-first (B, N, D) or sequence-first (N, B, D) give the same map; one block too."""
+    from open_clip.transformer import Transformer, VisionTransformer
+
+    torch.manual_seed(0)
+    batch_first = _Tower(VisionTransformer(32, 8, 32, layers, 2, 2.0, output_dim=8)).eval().requires_grad_(False)
+    seq_first = _Tower(VisionTransformer(32, 8, 32, layers, 2, 2.0, output_dim=8)).eval().requires_grad_(False)
+    seq_first.visual.transformer = Transformer(32, layers, 2, 2.0, batch_first=False)
+    seq_first.load_state_dict(batch_first.state_dict())
+    image, vector = torch.rand(1, 3, 32, 32), torch.randn(8)
+    cam = grad_cam(batch_first, image, vector)
+    assert cam.shape == (32, 32) and cam.max() == pytest.approx(1.0) and cam.std() > 1e-3
+    np.testing.assert_allclose(grad_cam(seq_first, image, vector), cam, atol=1e-5)
+
+
+def test_a_class_activation_map_leaves_the_models_mode_and_gradients_as_they_were():
+    from open_clip.transformer import VisionTransformer
+
+    model = _Tower(VisionTransformer(32, 8, 32, 2, 2, 2.0, output_dim=8)).train()
+    grad_cam(model, torch.rand(1, 3, 32, 32), torch.randn(8))
+    assert model.training and all(p.grad is None for p in model.parameters())
