@@ -290,9 +290,12 @@ def test_jobs_submitted_from_the_job_inherit_none_of_its_slurm_variables(in_job_
 
 
 def test_the_submit_script_outside_the_workflows_folder_says_what_to_do(tmp_path):
+    copy = tmp_path / "slurm_script"  # as sbatch runs it: a copy, called from a folder without the workflow
+    copy.write_text(SUBMIT.read_text())
+    copy.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "AIR_WORKFLOW_DIR"}
     proc = subprocess.run(
-        [str(SUBMIT), "all"], capture_output=True, text=True, cwd=tmp_path, env={**env, "SLURM_SUBMIT_DIR": "/"}
+        [str(copy), "all"], capture_output=True, text=True, cwd=tmp_path, env={**env, "SLURM_SUBMIT_DIR": str(tmp_path)}
     )
     assert proc.returncode == 2 and "set AIR_WORKFLOW_DIR" in proc.stderr, proc.stderr
 

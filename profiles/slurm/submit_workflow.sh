@@ -18,7 +18,16 @@
 # batch shell), which cancels the jobs it submitted and exits; the same command again resumes the workflow.
 set -euo pipefail
 
-workflow_dir=${AIR_WORKFLOW_DIR:-${SLURM_SUBMIT_DIR:-$PWD}}
+# sbatch runs a copy of this script, so its own path says where the workflow is only when bash runs it
+# (inside salloc); under sbatch: AIR_WORKFLOW_DIR, else the folder sbatch was called from.
+script_home=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+if [[ -n ${AIR_WORKFLOW_DIR:-} ]]; then
+    workflow_dir=$AIR_WORKFLOW_DIR
+elif [[ -f "$script_home/Snakefile" ]]; then
+    workflow_dir=$script_home
+else
+    workflow_dir=${SLURM_SUBMIT_DIR:-$PWD}
+fi
 if [[ ! -f "$workflow_dir/Snakefile" || ! -f "$workflow_dir/profiles/slurm/config.yaml" ]]; then
     echo "submit_workflow.sh: '$workflow_dir' is not the workflow's folder (no Snakefile, profiles/slurm):" \
         "call sbatch from there, or set AIR_WORKFLOW_DIR to it" >&2
