@@ -7,14 +7,15 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test lint bench gpu-check clean
+.PHONY: setup demo test lint bench gpu-check lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The tested versions: requirements.lock constrains every package the install pulls in (`make lock` refreshes it).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -40,6 +41,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check .
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+# Refresh requirements.lock: the newest releases pyproject.toml allows, resolved in a scratch venv. Then
+# `make test` on them (rm -r .venv first) and copy the new versions of the direct dependencies into
+# envs/air.yaml (tests/test_environment.py names every pin that differs).
+LOCK_VENV := .venv-lock
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[test]'
+	{ grep '^#' requirements.lock; $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf results logs .snakemake

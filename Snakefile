@@ -3,7 +3,7 @@
 
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("9.0")  # pyproject.toml: snakemake>=9.0
 
 
 report: "report/workflow.rst"

@@ -7,6 +7,7 @@ message names the config key and what it accepts. ``air_core.experiment.load_exp
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import yaml
 from air_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from air_core.config import DatasetConfig
+    from air_core.config import ClipSpec, DatasetConfig
     from air_core.experiment import Experiment
 
 NAMED_SECTIONS = ("datasets", "methods", "sd_variants")  # their keys become folder names and wildcards
@@ -158,6 +159,7 @@ def check_experiment(exp: Experiment, check_data: bool = True) -> None:
             f"prompt_template = '{exp.prompt_template}' must hold exactly one '{{}}' (where the class "
             "name goes), e.g. 'a photo of a {}'"
         )
+    _check_clip_activation(exp.clip)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_dataset_paths(exp, name, ds)
     for name, variant in exp.sd_variants.items():
@@ -175,6 +177,25 @@ def check_experiment(exp: Experiment, check_data: bool = True) -> None:
         _check_method(exp, name, method)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_classes(exp, name, ds)
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+
+def _check_clip_activation(clip: ClipSpec) -> None:
+    """A checkpoint path needs ``quick_gelu`` said: the file does not record the activation its weights were
+    trained with, and open_clip builds an architecture's own (GELU for ViT-B-32) unless told."""
+    weights = clip.pretrained
+    if clip.quick_gelu is not None or weights is None:
+        return
+    if "/" in weights or os.sep in weights or weights.lower().endswith(CHECKPOINT_SUFFIXES):
+        raise ConfigError(
+            f"models.clip.pretrained = '{weights}' is a checkpoint path, and models.clip.quick_gelu is not set: "
+            "a checkpoint does not record the activation its weights were trained with, and GELU on weights "
+            "trained with QuickGELU changes every feature without an error (open_clip issue 771). Set "
+            "models.clip.quick_gelu: true for OpenAI's CLIP weights and models fine-tuned from them (trained "
+            "with QuickGELU), false for weights trained with the architecture's own activation"
+        )
 
 
 def _check_dataset_paths(exp: Experiment, name: str, ds: DatasetConfig) -> None:

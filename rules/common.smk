@@ -32,10 +32,20 @@ RESULTS_TABLE = f"{R}/tables/results.parquet"
 # The rules' scripts, from any --directory. An environment variable, not a param or a path in the command: a
 # moved checkout changes neither, so it re-runs nothing. Snakemake passes it to every job (local or SLURM).
 os.environ["AIR_SCRIPTS"] = os.path.join(workflow.basedir, "workflow_scripts")
+os.environ["AIR_WORKFLOW"] = workflow.basedir
 
 
 envvars:
     "AIR_SCRIPTS",
+    "AIR_WORKFLOW",
+
+
+# Every job's python imports air_core from this checkout, whatever environment runs it: the project need not
+# be installed (envs/air.yaml holds the third-party packages only). Set in the command, not the environment:
+# under --sdm conda Snakemake deletes PYTHONPATH from a job's environment, so that packages from outside
+# stay out of the conda environment; the checkout goes in again here, ahead of any installed air_core.
+# (A shell prefix replaces Snakemake's default one, so it starts with that: set -euo pipefail.)
+shell.prefix('set -euo pipefail; export PYTHONPATH="$AIR_WORKFLOW${{PYTHONPATH:+:$PYTHONPATH}}"; ')
 
 
 # Torch threads of a job: a fixed count (threads > 0) is set by the script whatever --cores gives the job,

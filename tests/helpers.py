@@ -20,14 +20,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
 HOSTILE_NAME = "res $(touch INJECTED) it's"  # $(...) runs a command, the space splits, the ' ends a quote
-_NOT_COPIED = (".venv", ".git", ".snakemake", "results*", "__pycache__", "*.egg-info", ".pytest_cache", "logs")
+_NOT_COPIED = (".venv*", ".git", ".snakemake", "results*", ".pytest_cache", "logs")  # at the top only
+_NEVER_COPIED = shutil.ignore_patterns("__pycache__", "*.egg-info")  # anywhere
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """What a copy leaves out: run outputs at the top (not air_core/results_dir.py), caches anywhere."""
+    top = shutil.ignore_patterns(*_NOT_COPIED)(folder, names) if Path(folder) == ROOT else set()
+    return top | _NEVER_COPIED(folder, names)
 
 
 @functools.cache
 def checkout_copy() -> Path:
     """This checkout's workflow files, copied once per test process under '<tmp>/check out/air'."""
     copy = Path(tempfile.mkdtemp(prefix="air-tests-")) / "check out" / "air"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    shutil.copytree(ROOT, copy, ignore=_not_copied)
     return copy
 
 
@@ -101,12 +108,8 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
 
 
-def through_stand_in_slurm(
-    workdir: Path, state: Path, profile: Path, args: list[str], env_extra: dict, timeout: int = 3600
-) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    """``snakemake --profile <profile> <args>`` with the stand-in SLURM (tests/fake_slurm) first on PATH,
-    keeping its state in ``state``; the finished process and the sbatch/srun/... calls the stand-in got.
-    FAKE_SLURM_SYNC=1: each sbatch returns when its job ended, so submissions run one after another."""
+def stand_in_slurm_env(state: Path, env_extra: dict) -> dict[str, str]:
+    """This environment without SLURM settings, the stand-in SLURM (its state in ``state``) first on PATH."""
     subprocess.run([sys.executable, str(FAKE_SLURM), "install", str(state / "bin")], check=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SBATCH_", "AIR_SLURM_", "SLURM_"))}
     env.update(
@@ -117,7 +120,22 @@ def through_stand_in_slurm(
             **env_extra,
         }
     )
+    return env
+
+
+def stand_in_calls(state: Path) -> list[dict]:
+    """The sbatch/srun/... calls the stand-in SLURM got, in order."""
+    log = state / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def through_stand_in_slurm(
+    workdir: Path, state: Path, profile: Path, args: list[str], env_extra: dict, timeout: int = 3600
+) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """``snakemake --profile <profile> <args>`` with the stand-in SLURM (tests/fake_slurm) first on PATH,
+    keeping its state in ``state``; the finished process and the sbatch/srun/... calls the stand-in got.
+    FAKE_SLURM_SYNC=1: each sbatch returns when its job ended, so submissions run one after another."""
+    env = stand_in_slurm_env(state, env_extra)
     cmd = snakemake_argv(workdir, "--profile", str(profile), "--slurm-init-seconds-before-status-checks", "1", *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    log = state / "calls.jsonl"
-    return proc, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return proc, stand_in_calls(state)

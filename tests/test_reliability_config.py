@@ -222,6 +222,12 @@ MISTAKES = [
     ("empty results folder name", _set("results_dir", ""), "results_dir", "the working directory itself"),
     ("results folder '.'", _set("results_dir", "."), "results_dir", "the working directory itself"),
     (
+        "a CLIP checkpoint path without quick_gelu",
+        _set("models.clip.pretrained", lambda t: str(t / "finetuned-clip.safetensors")),
+        "models.clip.quick_gelu",
+        "trained with QuickGELU",
+    ),
+    (
         "a sweep value of the wrong type",
         _set("methods.air_grip.sweep", {"fusion_lambda": [0.5, "x"]}),
         "methods.air_grip.sweep.fusion_lambda",
@@ -246,6 +252,13 @@ def test_the_tiny_config_itself_passes_every_check(tmp_path):
     plan(tiny_config(tmp_path / "results"))
 
 
+@pytest.mark.parametrize("quick_gelu", [True, False])
+def test_a_clip_checkpoint_path_that_says_its_activation_passes(tmp_path, quick_gelu):
+    config = tiny_config(tmp_path / "results")
+    config["models"]["clip"].update(pretrained=str(tmp_path / "finetuned-clip.safetensors"), quick_gelu=quick_gelu)
+    assert load_experiment(config).clip.quick_gelu is quick_gelu
+
+
 def test_every_mistake_is_reported_at_once(tmp_path):
     config = tiny_config(tmp_path / "results")
     config.update(seeds=[], paradigms=["zsl"])
@@ -256,7 +269,12 @@ def test_every_mistake_is_reported_at_once(tmp_path):
 
 
 # Through snakemake: one mistake per checking step (presets, schema, cross-key checks) stops the dry run.
-THROUGH_SNAKEMAKE = ["unknown dataset preset", "empty seed list", "a method's M above the generated M"]
+THROUGH_SNAKEMAKE = [
+    "unknown dataset preset",
+    "empty seed list",
+    "a method's M above the generated M",
+    "a CLIP checkpoint path without quick_gelu",
+]
 
 
 @pytest.mark.workflow

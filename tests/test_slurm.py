@@ -1,7 +1,10 @@
 """profiles/slurm end to end on a stand-in SLURM (tests/fake_slurm): which rules are submitted, and with what;
-runs packed into few submissions; a failed run submitted again without the pack mates that had finished."""
+runs packed into few submissions; a failed run submitted again without the pack mates that had finished;
+the whole workflow as one SLURM job that submits the rest (profiles/slurm/submit_workflow.sh)."""
 
+import json
 import math
+import os
 import re
 import shlex
 import subprocess
@@ -12,7 +15,7 @@ import pytest
 import yaml
 
 from benchmarks.submissions import paper_grid_plan, without_packing
-from tests.helpers import through_stand_in_slurm
+from tests.helpers import stand_in_calls, stand_in_slurm_env, through_stand_in_slurm
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -233,6 +236,68 @@ def test_gres_mode_asks_for_the_gpu_with_gres_and_its_model(gpus_run):
         int(FIRST_ATTEMPT["train_prompts"][1]) + int(FIRST_ATTEMPT["evaluate"][1])
     )  # in series
     assert all("--gpus" not in c["flags"] for c in calls if c["cmd"] == "srun")  # steps use the allocation's GRES
+
+
+SUBMIT = ROOT / "profiles" / "slurm" / "submit_workflow.sh"
+ELSEWHERE_CONF = "/etc/slurm-elsewhere/slurm.conf"  # a cluster whose sbatch needs SLURM_CONF
+
+
+def sbatch_workflow(workdir: Path, env_extra: dict, *args: str) -> tuple[subprocess.CompletedProcess, list]:
+    """`sbatch profiles/slurm/submit_workflow.sh <args>` from ``workdir`` on the stand-in SLURM; it runs that
+    job, and the jobs the Snakemake inside it submits, before sbatch returns."""
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(small_config("results")))
+    env = {"FAKE_SLURM_ACCOUNTS": "air_test", "SBATCH_ACCOUNT": "air_test", "SBATCH_PARTITION": "short"}
+    env = stand_in_slurm_env(workdir / "slurm", {**env, "SLURM_CONF": ELSEWHERE_CONF, **env_extra})
+    cmd = [str(workdir / "slurm" / "bin" / "sbatch"), str(SUBMIT), *args, "--configfile", str(configfile)]
+    cmd += ["--slurm-init-seconds-before-status-checks", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=900)
+    return proc, stand_in_calls(workdir / "slurm")
+
+
+@pytest.fixture(scope="module")
+def in_job_run(tmp_path_factory):
+    """Every stage up to the results table, Snakemake itself in a SLURM job (sbatch run from a folder of
+    its own, the workflow's folder given by AIR_WORKFLOW_DIR)."""
+    workdir = tmp_path_factory.mktemp("in-job")
+    proc, calls = sbatch_workflow(workdir, {"AIR_WORKFLOW_DIR": str(ROOT)}, TARGET)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [outer, *inner] = [c for c in calls if c["cmd"] == "sbatch"]
+    job = json.loads((workdir / "slurm" / "jobs" / f"{outer['job_id']}.json").read_text())
+    log = (workdir / job["output"]).read_text()
+    assert job["state"] == "COMPLETED", log[-5000:]
+    return workdir, outer, inner, log
+
+
+def test_the_workflow_runs_in_one_job_that_submits_the_rest(in_job_run):
+    workdir, outer, inner, log = in_job_run
+    assert (workdir / TARGET).is_file()
+    assert f"SLURM job {outer['job_id']} runs the workflow of {ROOT} in {workdir}" in log
+    assert outer["flags"]["--cpus-per-task"] == "2" and outer["flags"]["--signal"] == "B:INT@600"  # #SBATCH
+    assert {rule for rule, *_ in submissions(inner)} == GPU_RULES - PACKED | {"zero_shot", "pack"}
+    assert {"draw_shapes", "manifest", "aggregate"} <= {
+        p.parent.name for p in (workdir / "results" / "logs").rglob("*.log")
+    }  # the local rules ran in the workflow's own job
+
+
+def test_jobs_submitted_from_the_job_inherit_none_of_its_slurm_variables(in_job_run):
+    _, outer, inner, log = in_job_run
+    assert outer["slurm_env"] == ["SLURM_CONF"]
+    assert inner and all(call["slurm_env"] == ["SLURM_CONF"] for call in inner)  # SLURM_CONF kept
+    assert "SLURM job context" not in log  # the plugin saw no job around it: nothing of its own to undo
+    encode = next(flags for rule, flags, _ in submissions(inner) if rule == "encode_real")
+    assert encode["--cpus-per-task"] == FIRST_ATTEMPT["encode_real"][2]  # the profile's 8, not the job's 2
+
+
+def test_the_submit_script_outside_the_workflows_folder_says_what_to_do(tmp_path):
+    copy = tmp_path / "slurm_script"  # as sbatch runs it: a copy, called from a folder without the workflow
+    copy.write_text(SUBMIT.read_text())
+    copy.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "AIR_WORKFLOW_DIR"}
+    proc = subprocess.run(
+        [str(copy), "all"], capture_output=True, text=True, cwd=tmp_path, env={**env, "SLURM_SUBMIT_DIR": str(tmp_path)}
+    )
+    assert proc.returncode == 2 and "set AIR_WORKFLOW_DIR" in proc.stderr, proc.stderr
 
 
 def test_a_misspelt_gpu_mode_stops_before_any_job(tmp_path):

@@ -8,7 +8,9 @@ wrapper per command into ``bin_dir``; put that folder first on PATH. Only the st
 State lives in $FAKE_SLURM_DIR: ``calls.jsonl`` (one JSON line per call: the command and its argv;
 for sbatch also the parsed flags, the job id and the wrapped command), and ``jobs/<id>.json`` per job.
 sbatch answers at once (``--parsable``: the job id) and runs the job in the background on this
-machine: PENDING, then RUNNING, then COMPLETED or FAILED (CANCELLED after scancel). Settings:
+machine: PENDING, then RUNNING, then COMPLETED or FAILED (CANCELLED after scancel). A batch script runs
+as SLURM runs it: a copy, with its arguments, its ``#SBATCH`` lines read as options; each sbatch call
+records the SLURM_*/SRUN_* variables its caller had (``slurm_env``: a job submitting jobs). Settings:
 
     FAKE_SLURM_SYNC=1          sbatch returns after the job ended (no waiting on the executor's status polls)
     FAKE_SLURM_OOM_ONCE=a,b    the first job of rules a and b ends OUT_OF_MEMORY without running (retries)
@@ -131,12 +133,26 @@ def parse_flags(argv: list[str]) -> tuple[dict, list[str]]:
     return flags, argv[i:]
 
 
+def script_flags(script: str) -> dict:
+    """The #SBATCH lines at the top of a batch script, as flags (sbatch's own options win over them)."""
+    words = []
+    for line in script.splitlines()[1:]:
+        if line.startswith("#SBATCH"):
+            words += shlex.split(line[len("#SBATCH") :])
+        elif line.strip() and not line.startswith("#"):
+            break  # sbatch stops reading directives at the first command
+    return parse_flags(words)[0]
+
+
 def sbatch(argv: list[str]) -> int:
     flags, rest = parse_flags(argv)
+    script_args: list[str] = []
     if "--wrap" in flags:
         command = flags["--wrap"]
     elif rest:
         command = Path(rest[0]).read_text() if rest[0] != "/dev/stdin" else sys.stdin.read()
+        script_args = rest[1:]
+        flags = {**script_flags(command), **flags}
     else:
         print("sbatch: error: no --wrap and no batch script", file=sys.stderr)
         return 1
@@ -151,12 +167,15 @@ def sbatch(argv: list[str]) -> int:
         "state": "PENDING",
         "flags": flags,
         "command": command,
+        "script_args": script_args if "--wrap" not in flags else None,
         "output": output,
         "workdir": flags.get("--chdir", os.getcwd()),
         "submitted": time.time(),
     }
     write_job(job)
-    log_call({"cmd": "sbatch", "argv": argv, "job_id": job_id, "flags": flags, "command": command})
+    inherited = sorted(k for k in os.environ if k.startswith(("SLURM_", "SRUN_")))  # the submitter's own
+    record = {"cmd": "sbatch", "argv": argv, "job_id": job_id, "flags": flags, "command": command}
+    log_call({**record, "slurm_env": inherited})
     if out_of_memory_once(str(flags.get("--comment", ""))):
         update_job(job_id, state="OUT_OF_MEMORY", exit_code=137, ended=time.time())
     else:
@@ -197,12 +216,21 @@ def run_job(job_id: str) -> int:
         "SLURM_CPUS_PER_TASK": str(flags.get("--cpus-per-task", 1)),
         "SLURM_SUBMIT_DIR": job["workdir"],
     }
+    if "--cpus-per-task" in flags:  # Slurm 22.05+: for the job's own srun steps
+        env["SRUN_CPUS_PER_TASK"] = str(flags["--cpus-per-task"])
     if "--gpus" in flags or "gpu" in str(flags.get("--gres", "")):
         env["SLURM_GPUS"] = str(flags.get("--gpus", flags.get("--gres")))
+    if job.get("script_args") is None:
+        argv = ["/bin/sh", "-c", job["command"]]
+    else:  # as slurmd does: a copy of the batch script (not the submitted path) run with its arguments
+        copy = state_dir() / "jobs" / f"{job_id}.script"
+        copy.write_text(job["command"])
+        copy.chmod(0o755)
+        argv = [str(copy), *job["script_args"]]
     Path(job["output"]).parent.mkdir(parents=True, exist_ok=True)
     with open(job["output"], "a") as out:
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", job["command"]],
+            argv,
             cwd=job["workdir"],
             env=env,
             stdout=out,
