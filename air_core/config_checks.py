@@ -7,6 +7,9 @@ message names the config key and what it accepts. ``air_core.experiment.load_exp
 from __future__ import annotations
 
 import json
+import math
+import os
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +58,25 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
 
 
+def expand_home(config: dict[str, Any]) -> None:
+    """A leading '~' of a path key made the home folder, in place (Python's file calls do not expand it: a
+    results_dir of '~/x' would be a folder named '~' in the working directory)."""
+
+    def expand(node: Any, key: str) -> None:
+        if isinstance(node, dict) and isinstance(node.get(key), str) and node[key].startswith("~"):
+            node[key] = os.path.expanduser(node[key])
+
+    expand(config, "results_dir")
+    models = config.get("models") if isinstance(config.get("models"), dict) else {}
+    for key in ("arch", "pretrained"):
+        expand(models.get("clip"), key)
+    expand(models.get("diffusion"), "id")
+    datasets = config.get("datasets") if isinstance(config.get("datasets"), dict) else {}
+    for entry in datasets.values():
+        for key in ("root", "data_root", "class_names"):
+            expand(entry, key)
+
+
 def check_names(config: Mapping[str, Any]) -> None:
     """Names that YAML reads as numbers or booleans, and a results folder that is no folder of its own."""
     for section in NAMED_SECTIONS:
@@ -72,6 +94,28 @@ def check_names(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"results_dir = '{results_dir}' is the working directory itself; give the experiment a "
             "folder of its own, e.g. results_dir: results"
+        )
+
+
+def non_finite_keys(node: Any, path: tuple = ()) -> list[str]:
+    """The dotted key of every NaN or infinite number in ``node`` (YAML reads .nan and .inf as floats, and the
+    schema's bounds let NaN through: every comparison with NaN is false)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [_key(path)]
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in non_finite_keys(value, (*path, key))]
+    if isinstance(node, (list, tuple)):
+        return [k for i, value in enumerate(node) for k in non_finite_keys(value, (*path, i))]
+    return []
+
+
+def check_finite(config: Mapping[str, Any]) -> None:
+    """ConfigError naming every key whose value is NaN or infinite: no setting of this workflow takes one."""
+    keys = non_finite_keys(dict(config))
+    if keys:
+        raise ConfigError(
+            "the config is not valid:\n  - "
+            + "\n  - ".join(f"config key '{k}' is not a finite number (NaN or infinity); give a number" for k in keys)
         )
 
 
@@ -153,11 +197,7 @@ def check_config_schema(
 def check_experiment(exp: Experiment, check_data: bool = True) -> None:
     """Raise ConfigError for settings that are valid one by one but cannot run together (``check_data``:
     also the dataset folders and what their class names allow)."""
-    if exp.prompt_template.count("{}") != 1:
-        raise ConfigError(
-            f"prompt_template = '{exp.prompt_template}' must hold exactly one '{{}}' (where the class "
-            "name goes), e.g. 'a photo of a {}'"
-        )
+    _check_template(exp.prompt_template)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_dataset_paths(exp, name, ds)
     for name, variant in exp.sd_variants.items():
@@ -175,6 +215,21 @@ def check_experiment(exp: Experiment, check_data: bool = True) -> None:
         _check_method(exp, name, method)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_classes(exp, name, ds)
+
+
+def _check_template(template: str) -> None:
+    """The template as ``str.format`` reads it (what the zero-shot job does with it): exactly one '{}' field.
+    Counting '{}' is not enough: '{{}}' is a literal '{}' (every class would get the same prompt) and '{d}' a
+    named field (a KeyError in the job)."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:  # a lone '{' or '}'
+        fields = [("?", str(err), None)]
+    if fields != [("", "", None)]:
+        raise ConfigError(
+            f"prompt_template = {template!r} must hold exactly one '{{}}' (where the class name goes) and no other "
+            "{...} field, e.g. 'a photo of a {}'; write '{{' and '}}' for a literal brace"
+        )
 
 
 def _check_dataset_paths(exp: Experiment, name: str, ds: DatasetConfig) -> None:
@@ -209,6 +264,13 @@ def _check_method(exp: Experiment, name: str, method) -> None:
 
 
 def _check_recipe(exp: Experiment, name: str, recipe) -> None:
+    if recipe.epochs and recipe.warmup_epochs > recipe.epochs:
+        inherited = "" if "warmup_epochs" in exp.methods[name].entry else f" (the {recipe.base} base's default)"
+        raise ConfigError(
+            f"methods.{name}.warmup_epochs = {recipe.warmup_epochs}{inherited} is more than its {recipe.epochs} "
+            f"epochs, so the learning rate would never reach methods.{name}.lr (with 1 epoch nothing trains: epoch 0 "
+            f"runs at 0); set methods.{name}.warmup_epochs to at most {recipe.epochs}"
+        )
     if recipe.synthetic not in exp.sd_variants:
         raise ConfigError(
             f"methods.{name}.synthetic = '{recipe.synthetic}' is not an SD variant; use one of "
@@ -224,12 +286,8 @@ def _check_recipe(exp: Experiment, name: str, recipe) -> None:
 
 
 def _check_classes(exp: Experiment, name: str, ds: DatasetConfig) -> None:
-    """Class counts and prompt lengths, for the datasets whose class names are known before the manifest
-    (the manifest rule checks the others as its first step)."""
-    names = known_class_names(exp, ds)
-    if names is None:
-        return
-    check_class_names(exp, name, names)
+    """Class counts, prompt lengths and file names of one dataset's classes, whatever its layout."""
+    check_class_names(exp, name, known_class_names(exp, ds))
 
 
 def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
@@ -256,7 +314,29 @@ def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
             f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
             f"so a shard would have nothing to generate; use at most {n}"
         )
+    for paradigm, prompt, method in exp.grid(name):
+        _check_recipe_with_classes(exp, name, n, method, exp.recipe(method, name, paradigm, prompt), paradigm)
     _check_prompt_lengths(exp, name, names)
+
+
+def _check_recipe_with_classes(exp: Experiment, name: str, n: int, method: str, recipe, paradigm: str) -> None:
+    """What a recipe can only do with enough classes: CPL's auto*g beta, SSL's labelled images after the hold-out."""
+    from air_core.paradigms import SSL_LABELED_PER_CLASS
+
+    beta = recipe.cpl_beta
+    if recipe.pseudo_labels == "cpl" and isinstance(beta, str) and float(beta.split("*", 1)[1]) > n:
+        key = f"methods.{method}.cpl_beta" if "cpl_beta" in exp.methods[method].entry else f"datasets.{name}.cpl"
+        raise ConfigError(
+            f"{key} = '{beta}' ({paradigm}) means 1 - g/C = {1 - float(beta.split('*', 1)[1]) / n:.3g} with the "
+            f"{n} classes of datasets.{name}, not a quantile in [0, 1]; use a g of at most {n}"
+        )
+    labeled = int(SSL_LABELED_PER_CLASS * n * (1.0 - recipe.validation_holdout))
+    if paradigm == "ssl" and recipe.epochs and labeled == 0:
+        raise ConfigError(
+            f"methods.{method}.validation_holdout = {recipe.validation_holdout} holds out every one of SSL's "
+            f"{SSL_LABELED_PER_CLASS * n} labelled images of datasets.{name} ({SSL_LABELED_PER_CLASS} per class), "
+            "so none would train; lower it (0.2 is the reference's)"
+        )
 
 
 def _check_prompt_lengths(exp: Experiment, name: str, names: list[str]) -> None:
@@ -313,19 +393,22 @@ def _builtin_model_config(arch: str) -> dict | None:
     return None
 
 
-def known_class_names(exp: Experiment, ds: DatasetConfig) -> list[str] | None:
-    """A dataset's class names when they can be known before the manifest is read, else None."""
-    from air_core.data.imagefolder import SPLITS
+def known_class_names(exp: Experiment, ds: DatasetConfig) -> list[str]:
+    """A dataset's class names, before any job, for every layout (``air_core.data.readers.dataset_class_names``;
+    the drawn datasets' from their settings).
+
+    Raises:
+        ConfigError: naming the dataset, when its class names cannot be read.
+    """
+    from air_core.data.readers import dataset_class_names
     from air_core.data.shapes import class_names as shape_names
+    from air_core.errors import DatasetError
 
     if ds.layout == "shapes":
         return shape_names(ds.shapes.classes)
     if exp.toy_world and ds.root and exp.made_by_workflow(ds.root):
         return list(exp.toy_world["world"]["target_classes"])  # the toy target, drawn by a rule of this run
-    if ds.class_names and Path(ds.class_names).is_file():
-        return [line.strip() for line in Path(ds.class_names).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if ds.layout == "imagefolder" and ds.root and Path(ds.root).is_dir():
-        root = Path(ds.root)
-        split = next((root / s for s in SPLITS if (root / s).is_dir()), root)
-        return sorted(p.name.replace("_", " ") for p in split.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return None
+    try:
+        return dataset_class_names(ds.layout, ds.root, ds.class_names)
+    except DatasetError as err:
+        raise ConfigError(f"datasets.{ds.name}: {err}") from None

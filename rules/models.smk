@@ -17,8 +17,8 @@ rule fetch_models:
     conda:
         "../envs/air.yaml"
     params:
-        clip=to_json(EXP.clip),
-        diffusion=to_json(EXP.diffusion),
+        clip=verbatim_json(EXP.clip),
+        diffusion=verbatim_json(EXP.diffusion),
     shell:
         "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
         "--diffusion {params.diffusion:q} --out {output:q} > {log:q} 2>&1"
