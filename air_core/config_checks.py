@@ -213,6 +213,7 @@ def check_experiment(exp: Experiment, check_data: bool = True) -> None:
                 )
     for name, method in exp.methods.items():
         _check_method(exp, name, method)
+    _check_file_names(exp)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_classes(exp, name, ds)
 
@@ -230,6 +231,40 @@ def _check_template(template: str) -> None:
             f"prompt_template = {template!r} must hold exactly one '{{}}' (where the class name goes) and no other "
             "{...} field, e.g. 'a photo of a {}'; write '{{' and '}}' for a literal brace"
         )
+
+
+def _file_names(exp: Experiment):
+    """(the name's config key, its length source, a file name) for the longest file names that the rules build
+    from the names of datasets, methods and SD variants: the per-run logs and benchmarks
+    (``<d>_<paradigm>_<prompt>_<method>_seed<s>.log``), the figures' temporary files beside them
+    (``.<figure>.png.<8 hex>.png``, air_core.atomic) and the per-variant logs."""
+    for run in exp.runs():
+        method = exp.methods[run.method]
+        key = f"methods.{method.sweep_of}.sweep" if method.sweep_of else f"methods.{run.method}"
+        if len(run.dataset) > len(run.method):
+            key = f"datasets.{run.dataset}"
+        yield key, f"{run.dataset}_{run.paradigm}_{run.prompt}_{run.method}_seed{run.seed}.log"
+        yield key, f".training_{run.paradigm}_{run.prompt}_{run.method}.png.00000000.png"
+    for d in exp.datasets:
+        for variant in exp.variants_read(d):
+            key = f"sd_variants.{variant}" if len(variant) >= len(d) else f"datasets.{d}"
+            yield key, f"{d}_{variant}_shard{exp.generate_shards - 1}.log"
+            yield key, f".lora_loss_{variant}.png.00000000.png"
+
+
+def _check_file_names(exp: Experiment) -> None:
+    """ConfigError when a name of the config makes a file name longer than file systems allow (255 bytes):
+    the job that writes it would stop with 'File name too long', after the stages before it."""
+    from air_core.data.names import MAX_NAME_BYTES
+
+    for key, file_name in _file_names(exp):
+        size = len(file_name.encode())
+        if size > MAX_NAME_BYTES:
+            raise ConfigError(
+                f"{key}: the name makes the file name '{file_name[:40]}...{file_name[-30:]}' {size} bytes long, "
+                f"more than the {MAX_NAME_BYTES} bytes a file name may have; shorten the name by at least "
+                f"{size - MAX_NAME_BYTES} characters"
+            )
 
 
 def _check_dataset_paths(exp: Experiment, name: str, ds: DatasetConfig) -> None:
@@ -314,9 +349,41 @@ def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
             f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
             f"so a shard would have nothing to generate; use at most {n}"
         )
+    _check_truncated_prompts(exp, name, names)
+    _check_slugs(name, names)
     for paradigm, prompt, method in exp.grid(name):
         _check_recipe_with_classes(exp, name, n, method, exp.recipe(method, name, paradigm, prompt), paradigm)
     _check_prompt_lengths(exp, name, names)
+
+
+def _check_truncated_prompts(exp: Experiment, name: str, names: list[str]) -> None:
+    """ConfigError when two classes' zero-shot prompts are the same within CLIP's context: its tokenizer cuts a
+    prompt at the context length, so names that differ only after it get identical text features."""
+    from air_core.data.names import clip_tokens
+
+    keep = context_length(exp) - 2  # start and end tokens
+    seen: dict[tuple[int, ...], str] = {}
+    for class_name in names:
+        prompt = exp.prompt_template.format(class_name)
+        if len(prompt.encode()) < keep:
+            continue  # a BPE token covers at least one byte: a shorter prompt is never cut
+        key = clip_tokens(prompt)[:keep]
+        if len(key) == keep and key in seen:
+            raise ConfigError(
+                f"datasets.{name}: the classes {seen[key]!r} and {class_name!r} differ only after CLIP's context of "
+                f"{keep + 2} tokens in the prompt_template, so they would get identical text features; shorten "
+                "their names in the class-name file (or the dataset's class folders) so that they differ earlier"
+            )
+        seen[key] = class_name
+
+
+def _check_slugs(name: str, names: list[str]) -> None:
+    """ConfigError when a class's folder name (its slug) would not fit a file system's name limit."""
+    from air_core.data.names import MAX_NAME_BYTES, slugify
+
+    for class_name in names:
+        if len(slugify(class_name).encode()) > MAX_NAME_BYTES:  # slugify keeps it short: a guard for its changes
+            raise ConfigError(f"datasets.{name}: the class {class_name!r} gets a folder name over {MAX_NAME_BYTES} bytes")
 
 
 def _check_recipe_with_classes(exp: Experiment, name: str, n: int, method: str, recipe, paradigm: str) -> None:

@@ -25,5 +25,5 @@ rule fetch_models:
 
 
 onstart:
-    stop_if_models_missing(EXP, workflow.dag)
+    stop_if_models_missing(EXP, workflow.dag, workflow.local_exec)
     claim_results_dir(R)  # the marker, before the first job writes an artifact (a dry run writes nothing)

@@ -17,6 +17,17 @@ from air_core.models.configs import tiny_sd_names
 FETCH = "snakemake fetch_models --cores 1 --configfile <your config>"
 
 
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` can be a Hugging Face repository id ('org/name'); a path such as '/data/sd' cannot."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
 def _cached(repo_id: str, filenames: list[str], revision: str | None = None) -> bool:
     return any(isinstance(try_to_load_from_cache(repo_id, f, revision=revision), str) for f in filenames)
 
@@ -61,6 +72,11 @@ def diffusion_problem(spec: DiffusionSpec) -> str | None:
         return (
             f"Stable Diffusion directory {local} (models.diffusion.id) has no model_index.json; "
             "point it at a folder written by diffusers' save_pretrained"
+        )
+    if not is_hub_id(spec.id):
+        return (
+            f"Stable Diffusion folder {local} (models.diffusion.id) does not exist, and the name is no hub id "
+            "either; fix the path, or give a hub id such as CompVis/stable-diffusion-v1-4"
         )
     if _cached(spec.id, ["model_index.json"], revision=spec.revision):
         return None
