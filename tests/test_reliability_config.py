@@ -516,8 +516,8 @@ def _tiny_sd_folder(tmp_path):
 
 
 def _lora_file(tmp_path):
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"unet.down.lora_A.weight": torch.zeros(4, 8)}, str(tmp_path / "lora.safetensors"))
     return str(tmp_path / "lora.safetensors")
@@ -628,3 +628,26 @@ class _Dag:
         from types import SimpleNamespace
 
         return [SimpleNamespace(rule=SimpleNamespace(name=r)) for r in self.rules]
+
+
+def _numeric_keys(node, path=()):
+    """(dotted key, sub-schema) of every number or integer setting of the schema, in lists and maps too."""
+    if not isinstance(node, dict):
+        return
+    types = node.get("type")
+    types = types if isinstance(types, list) else [types]
+    if {"number", "integer"} & set(types):
+        yield ".".join(path), node
+    for key, sub in (node.get("properties") or {}).items():
+        yield from _numeric_keys(sub, (*path, key))
+    for part in ("items", "additionalProperties"):
+        yield from _numeric_keys(node.get(part), (*path, "*"))
+
+
+def test_every_number_of_the_schema_has_a_lower_bound_and_every_seed_fits_numpy():
+    keys = list(_numeric_keys(schema()))
+    assert len(keys) > 50
+    unbounded = [k for k, sub in keys if not {"minimum", "exclusiveMinimum", "enum"} & set(sub)]
+    assert unbounded == []
+    seeds = [k for k, _ in keys if k.split(".")[-1].endswith("seed") or k == "seeds.*"]
+    assert len(seeds) >= 12 and all(dict(keys)[k].get("maximum") == 2**32 - 1 for k in seeds), seeds

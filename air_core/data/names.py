@@ -18,7 +18,6 @@ from pathlib import Path
 
 from air_core.errors import DatasetError
 
-
 MAX_NAME_BYTES = 255  # the longest file or folder name of common file systems (ext4, XFS, APFS, NTFS)
 MAX_READABLE = 200  # a slug's readable part: with the '-<hash>' it stays well under MAX_NAME_BYTES
 

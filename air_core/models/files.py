@@ -86,7 +86,8 @@ def clip_checkpoint_problem(arch: str, checkpoint: str | Path) -> str | None:
     if differs:
         return (
             f"CLIP checkpoint {checkpoint} (models.clip.pretrained) is not a checkpoint of {arch} "
-            f"(models.clip.arch): {differs}. Give a checkpoint of that architecture, or set models.clip.arch to the checkpoint's"
+            f"(models.clip.arch): {differs}. Give a checkpoint of that architecture, or set models.clip.arch to "
+            "the checkpoint's"
         )
     return None
 
