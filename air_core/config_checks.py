@@ -257,6 +257,12 @@ def _check_file_names(exp: Experiment) -> None:
     the job that writes it would stop with 'File name too long', after the stages before it."""
     from air_core.data.names import MAX_NAME_BYTES
 
+    for part in Path(exp.results_dir).parts:
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise ConfigError(
+                f"results_dir: the folder name '{part[:40]}...' is {len(part.encode())} bytes long, more than the "
+                f"{MAX_NAME_BYTES} bytes a file name may have; shorten it"
+            )
     for key, file_name in _file_names(exp):
         size = len(file_name.encode())
         if size > MAX_NAME_BYTES:

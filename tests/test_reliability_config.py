@@ -351,6 +351,7 @@ MISTAKES = [
         "methods." + "m" * 250,
         "more than the 255 bytes",
     ),
+    ("a 300-byte results folder name", _set("results_dir", lambda t: str(t / ("r" * 300))), "results_dir", "300 bytes"),
     (
         "a sweep whose members' names are too long",
         _both(
@@ -389,7 +390,13 @@ def test_every_mistake_is_reported_at_once(tmp_path):
 
 
 # Through snakemake: one mistake per checking step (presets, schema, cross-key checks) stops the dry run.
-THROUGH_SNAKEMAKE = ["unknown dataset preset", "empty seed list", "a method's M above the generated M"]
+THROUGH_SNAKEMAKE = [
+    "unknown dataset preset",
+    "empty seed list",
+    "a method's M above the generated M",
+    "prompt template with {d}",  # Snakemake itself would have rewritten it
+    "results folder with {x}",  # Snakemake itself would have stopped with a bare WildcardError
+]
 
 
 @pytest.mark.workflow
@@ -415,6 +422,28 @@ def test_a_missing_model_stops_the_run_before_any_job(tmp_path):
     assert "someone/not-here" in out and "snakemake fetch_models" in out, out[-3000:]
     assert not re.search(r"^\s*(local)?rule \w+:", out, re.MULTILINE), out[-3000:]  # no job was started
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_a_truncated_clip_checkpoint_stops_the_run_before_any_job(tmp_path):
+    """A real run (not -n): the onstart check reads the checkpoint's header before the first job loads it."""
+    config = tiny_config(tmp_path / "results")
+    config["models"]["clip"]["pretrained"] = path = _truncate(_tiny_clip_file(tmp_path))
+    proc = snakemake(tmp_path, config)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and path in out and "cannot be read" in out, out[-3000:]
+    assert not re.search(r"^\s*(local)?rule \w+:", out, re.MULTILINE), out[-3000:]  # no job was started
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_a_template_with_literal_braces_reaches_the_job_as_written(tmp_path):
+    """The zero-shot job's command line holds the template unformatted: Snakemake leaves a function's value alone."""
+    config = tiny_config(tmp_path / "results")
+    config["prompt_template"] = "a {{blurry}} photo of a {}"
+    proc = snakemake(tmp_path, config, "-n", "-p")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "--template='a {{blurry}} photo of a {}'" in out, out[-3000:]
 
 
 @pytest.mark.workflow
