@@ -38,11 +38,14 @@ def missing_models(exp: Experiment, rules: set[str]) -> list[str]:
 def broken_model_files(exp: Experiment, rules: set[str]) -> list[str]:
     """Problems of the local model files that ``rules`` will load, read from their headers (models/files.py)."""
     from air_core.models import files
+    from air_core.models.availability import cached_clip_file
 
     problems = []
     pretrained = exp.clip.pretrained
     if rules & RULES_USING_CLIP and pretrained and Path(pretrained).is_file() and not exp.made_by_workflow(pretrained):
         problems.append(files.clip_checkpoint_problem(exp.clip.arch, pretrained))
+    elif rules & RULES_USING_CLIP and (cached := cached_clip_file(exp.clip)):
+        problems.append(files.readable_problem(cached, f"CLIP weights '{pretrained}' (models.clip.pretrained)"))
     folder = diffusion_folder(exp)
     if rules & RULES_USING_DIFFUSION and folder is not None:
         problems.append(files.diffusion_folder_problem(folder))

@@ -680,3 +680,21 @@ def test_every_number_of_the_schema_has_a_lower_bound_and_every_seed_fits_numpy(
     assert unbounded == []
     seeds = [k for k, _ in keys if k.split(".")[-1].endswith("seed") or k == "seeds.*"]
     assert len(seeds) >= 12 and all(dict(keys)[k].get("maximum") == 2**32 - 1 for k in seeds), seeds
+
+
+def test_a_truncated_hub_cache_file_of_a_clip_tag_is_named_before_any_job(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from air_core.preflight import broken_model_files
+    from tests.fake_hub import CLIP_HUB_ID, _snapshot
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # a cache of this test's own
+    weights = _snapshot(tmp_path / "hub", CLIP_HUB_ID) / "open_clip_model.safetensors"
+    weights.write_bytes(open(_tiny_clip_file(tmp_path), "rb").read())
+    config = tiny_config(tmp_path / "results")
+    config["models"]["clip"] = {"arch": "ViT-B-32", "pretrained": "openai"}
+    exp = load_experiment(config)
+    assert broken_model_files(exp, {"encode_real"}) == []  # whole: its tensors are not compared with ViT-B-32's
+    _truncate(weights)
+    problems = broken_model_files(exp, {"encode_real"})
+    assert len(problems) == 1 and str(weights) in problems[0] and "fetch the model again" in problems[0], problems

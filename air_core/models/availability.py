@@ -32,6 +32,29 @@ def _cached(repo_id: str, filenames: list[str], revision: str | None = None) -> 
     return any(isinstance(try_to_load_from_cache(repo_id, f, revision=revision), str) for f in filenames)
 
 
+def _hub_files(pretrained_cfg: dict) -> tuple[str, list[str]]:
+    """The hub repository of an open_clip pretrained tag and the file names its weights may have there."""
+    hub = pretrained_cfg.get("hf_hub", "")
+    repo_id, filename = os.path.split(hub) if hub else ("", "")  # 'org/name/' or 'org/name/file'
+    filename = filename or "open_clip_pytorch_model.bin"
+    return repo_id, [filename, filename.replace("open_clip_pytorch_model.bin", "open_clip_model.safetensors")]
+
+
+def cached_clip_file(spec: ClipSpec) -> str | None:
+    """The hub-cache file of the weights of a CLIP pretrained tag; None for a path, random weights, a tag that
+    is not in the hub cache (or only in the cache of OpenAI's own URLs)."""
+    if spec.pretrained is None or Path(spec.pretrained).is_file():
+        return None
+    import open_clip
+
+    arch = Path(spec.arch).stem if spec.arch.endswith(".json") else spec.arch
+    repo_id, candidates = _hub_files(open_clip.get_pretrained_cfg(arch, spec.pretrained) or {})
+    if not repo_id:
+        return None
+    found = (try_to_load_from_cache(repo_id, f) for f in candidates)
+    return next((f for f in found if isinstance(f, str)), None)
+
+
 def clip_problem(spec: ClipSpec) -> str | None:
     """None when the CLIP of ``spec`` can be loaded offline, else what is missing and the fix."""
     if spec.pretrained is None or Path(spec.pretrained).is_file():
@@ -45,10 +68,7 @@ def clip_problem(spec: ClipSpec) -> str | None:
             f"CLIP weights '{spec.pretrained}' (models.clip.pretrained) are neither a file nor an open_clip tag "
             f"of {arch}; known tags: {open_clip.list_pretrained_tags_by_model(arch)}"
         )
-    hub = cfg.get("hf_hub", "")
-    repo_id, filename = os.path.split(hub) if hub else ("", "")  # 'org/name/' or 'org/name/file'
-    filename = filename or "open_clip_pytorch_model.bin"
-    candidates = [filename, filename.replace("open_clip_pytorch_model.bin", "open_clip_model.safetensors")]
+    repo_id, candidates = _hub_files(cfg)
     if repo_id and _cached(repo_id, candidates):
         return None
     url_file = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(cfg.get("url", "") or "none")

@@ -153,6 +153,16 @@ def _weights_problem(folder: Path, spec: list) -> str | None:
     return None
 
 
+def readable_problem(path: str | Path, what: str) -> str | None:
+    """None when a weight file's header and tensor index can be read, else what is wrong (a tag's hub file: its
+    tensor names may be another code base's, which open_clip converts, so only its wholeness is checked)."""
+    try:
+        file_shapes(path)
+    except ValueError as err:
+        return f"{what}: the cached file {path} cannot be read ({err}); delete it and fetch the model again"
+    return None
+
+
 def lora_file_problem(path: str | Path) -> str | None:
     """None when a LoRA weight file (safetensors) can be read, else what is wrong."""
     try:
