@@ -109,6 +109,8 @@ def stop_if_models_missing(exp: Experiment, dag: Any, local: bool = True) -> Non
     problems = missing_models(exp, rules)
     if problems:
         raise ConfigError("a model this run needs is missing:\n  - " + "\n  - ".join(problems))
-    problems = broken_model_files(exp, rules) + [p for p in [device_problem(exp, local)] if p]
+    problems = broken_model_files(exp, rules)
+    device = device_problem(exp, local)
+    problems += [device] if device else []
     if problems:
         raise ConfigError("a model file or the device of this run cannot be used:\n  - " + "\n  - ".join(problems))

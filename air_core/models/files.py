@@ -99,6 +99,7 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
 )
 WEIGHTED = ("unet", "vae", "text_encoder")  # the components with weights; the others are configs and vocabularies
+NOT_LOADED = ("safety_checker",)  # air_core.models.diffusion.load_pipeline passes safety_checker=None
 
 
 def _component_shapes(folder: Path, library: str, class_name: str) -> Shapes:
@@ -123,8 +124,8 @@ def diffusion_folder_problem(folder: str | Path) -> str | None:
     except (OSError, ValueError) as err:
         return f"Stable Diffusion folder {folder}: model_index.json cannot be read ({err})"
     for component, spec in index.items():
-        if component.startswith("_") or not isinstance(spec, list) or spec[0] is None:
-            continue  # metadata, or a component left out (safety_checker: null)
+        if component.startswith("_") or not isinstance(spec, list) or spec[0] is None or component in NOT_LOADED:
+            continue  # metadata, a component left out (safety_checker: null), or one the workflow does not load
         if not (folder / component).is_dir():
             return (
                 f"Stable Diffusion folder {folder} has no {component}/ folder, which its model_index.json lists; "
