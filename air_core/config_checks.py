@@ -7,7 +7,9 @@ message names the config key and what it accepts. ``air_core.experiment.load_exp
 from __future__ import annotations
 
 import json
+import math
 import os
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from air_core.experiment import Experiment
 
 NAMED_SECTIONS = ("datasets", "methods", "sd_variants")  # their keys become folder names and wildcards
-DEFAULT_CONTEXT_LENGTH = 77  # CLIP's text context
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -56,6 +57,25 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
 
 
+def expand_home(config: dict[str, Any]) -> None:
+    """A leading '~' of a path key made the home folder, in place (Python's file calls do not expand it: a
+    results_dir of '~/x' would be a folder named '~' in the working directory)."""
+
+    def expand(node: Any, key: str) -> None:
+        if isinstance(node, dict) and isinstance(node.get(key), str) and node[key].startswith("~"):
+            node[key] = os.path.expanduser(node[key])
+
+    expand(config, "results_dir")
+    models = config.get("models") if isinstance(config.get("models"), dict) else {}
+    for key in ("arch", "pretrained"):
+        expand(models.get("clip"), key)
+    expand(models.get("diffusion"), "id")
+    datasets = config.get("datasets") if isinstance(config.get("datasets"), dict) else {}
+    for entry in datasets.values():
+        for key in ("root", "data_root", "class_names"):
+            expand(entry, key)
+
+
 def check_names(config: Mapping[str, Any]) -> None:
     """Names that YAML reads as numbers or booleans, and a results folder that is no folder of its own."""
     for section in NAMED_SECTIONS:
@@ -73,6 +93,28 @@ def check_names(config: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"results_dir = '{results_dir}' is the working directory itself; give the experiment a "
             "folder of its own, e.g. results_dir: results"
+        )
+
+
+def non_finite_keys(node: Any, path: tuple = ()) -> list[str]:
+    """The dotted key of every NaN or infinite number in ``node`` (YAML reads .nan and .inf as floats, and the
+    schema's bounds let NaN through: every comparison with NaN is false)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return [_key(path)]
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in non_finite_keys(value, (*path, key))]
+    if isinstance(node, (list, tuple)):
+        return [k for i, value in enumerate(node) for k in non_finite_keys(value, (*path, i))]
+    return []
+
+
+def check_finite(config: Mapping[str, Any]) -> None:
+    """ConfigError naming every key whose value is NaN or infinite: no setting of this workflow takes one."""
+    keys = non_finite_keys(dict(config))
+    if keys:
+        raise ConfigError(
+            "the config is not valid:\n  - "
+            + "\n  - ".join(f"config key '{k}' is not a finite number (NaN or infinity); give a number" for k in keys)
         )
 
 
@@ -154,11 +196,7 @@ def check_config_schema(
 def check_experiment(exp: Experiment, check_data: bool = True) -> None:
     """Raise ConfigError for settings that are valid one by one but cannot run together (``check_data``:
     also the dataset folders and what their class names allow)."""
-    if exp.prompt_template.count("{}") != 1:
-        raise ConfigError(
-            f"prompt_template = '{exp.prompt_template}' must hold exactly one '{{}}' (where the class "
-            "name goes), e.g. 'a photo of a {}'"
-        )
+    _check_template(exp.prompt_template)
     _check_clip_activation(exp.clip)
     for name, ds in exp.datasets.items() if check_data else ():
         _check_dataset_paths(exp, name, ds)
@@ -175,8 +213,66 @@ def check_experiment(exp: Experiment, check_data: bool = True) -> None:
                 )
     for name, method in exp.methods.items():
         _check_method(exp, name, method)
+    _check_file_names(exp)
+    from air_core.class_checks import check_dataset_classes
+
     for name, ds in exp.datasets.items() if check_data else ():
-        _check_classes(exp, name, ds)
+        check_dataset_classes(exp, name, ds)
+
+
+def _check_template(template: str) -> None:
+    """The template as ``str.format`` reads it (what the zero-shot job does with it): exactly one '{}' field.
+    Counting '{}' is not enough: '{{}}' is a literal '{}' (every class would get the same prompt) and '{d}' a
+    named field (a KeyError in the job)."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as err:  # a lone '{' or '}'
+        fields = [("?", str(err), None)]
+    if fields != [("", "", None)]:
+        raise ConfigError(
+            f"prompt_template = {template!r} must hold exactly one '{{}}' (where the class name goes) and no other "
+            "{...} field, e.g. 'a photo of a {}'; write '{{' and '}}' for a literal brace"
+        )
+
+
+def _file_names(exp: Experiment):
+    """(the name's config key, its length source, a file name) for the longest file names that the rules build
+    from the names of datasets, methods and SD variants: the per-run logs and benchmarks
+    (``<d>_<paradigm>_<prompt>_<method>_seed<s>.log``), the figures' temporary files beside them
+    (``.<figure>.png.<8 hex>.png``, air_core.atomic) and the per-variant logs."""
+    for run in exp.runs():
+        method = exp.methods[run.method]
+        key = f"methods.{method.sweep_of}.sweep" if method.sweep_of else f"methods.{run.method}"
+        if len(run.dataset) > len(run.method):
+            key = f"datasets.{run.dataset}"
+        yield key, f"{run.dataset}_{run.paradigm}_{run.prompt}_{run.method}_seed{run.seed}.log"
+        yield key, f".training_{run.paradigm}_{run.prompt}_{run.method}.png.00000000.png"
+    for d in exp.datasets:
+        for variant in exp.variants_read(d):
+            key = f"sd_variants.{variant}" if len(variant) >= len(d) else f"datasets.{d}"
+            yield key, f"{d}_{variant}_shard{exp.generate_shards - 1}.log"
+            yield key, f".lora_loss_{variant}.png.00000000.png"
+
+
+def _check_file_names(exp: Experiment) -> None:
+    """ConfigError when a name of the config makes a file name longer than file systems allow (255 bytes):
+    the job that writes it would stop with 'File name too long', after the stages before it."""
+    from air_core.data.names import MAX_NAME_BYTES
+
+    for part in Path(exp.results_dir).parts:
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise ConfigError(
+                f"results_dir: the folder name '{part[:40]}...' is {len(part.encode())} bytes long, more than the "
+                f"{MAX_NAME_BYTES} bytes a file name may have; shorten it"
+            )
+    for key, file_name in _file_names(exp):
+        size = len(file_name.encode())
+        if size > MAX_NAME_BYTES:
+            raise ConfigError(
+                f"{key}: the name makes the file name '{file_name[:40]}...{file_name[-30:]}' {size} bytes long, "
+                f"more than the {MAX_NAME_BYTES} bytes a file name may have; shorten the name by at least "
+                f"{size - MAX_NAME_BYTES} characters"
+            )
 
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
@@ -230,6 +326,13 @@ def _check_method(exp: Experiment, name: str, method) -> None:
 
 
 def _check_recipe(exp: Experiment, name: str, recipe) -> None:
+    if recipe.epochs and recipe.warmup_epochs > recipe.epochs:
+        inherited = "" if "warmup_epochs" in exp.methods[name].entry else f" (the {recipe.base} base's default)"
+        raise ConfigError(
+            f"methods.{name}.warmup_epochs = {recipe.warmup_epochs}{inherited} is more than its {recipe.epochs} "
+            f"epochs, so the learning rate would never reach methods.{name}.lr (with 1 epoch nothing trains: epoch 0 "
+            f"runs at 0); set methods.{name}.warmup_epochs to at most {recipe.epochs}"
+        )
     if recipe.synthetic not in exp.sd_variants:
         raise ConfigError(
             f"methods.{name}.synthetic = '{recipe.synthetic}' is not an SD variant; use one of "
@@ -242,111 +345,3 @@ def _check_recipe(exp: Experiment, name: str, recipe) -> None:
             f"class that SD variant '{recipe.synthetic}' generates (generate.images_per_class); raise "
             "generate.images_per_class or lower n_synthetic"
         )
-
-
-def _check_classes(exp: Experiment, name: str, ds: DatasetConfig) -> None:
-    """Class counts and prompt lengths, for the datasets whose class names are known before the manifest
-    (the manifest rule checks the others as its first step)."""
-    names = known_class_names(exp, ds)
-    if names is None:
-        return
-    check_class_names(exp, name, names)
-
-
-def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
-    """ConfigError when a dataset's classes cannot run: too few (for TRZSL too), more shards than classes,
-    or a class name too long for the prompt's context."""
-    from air_core.paradigms import SEEN_FRACTION
-
-    n = len(names)
-    if n < 2:
-        raise ConfigError(f"datasets.{name} has {n} class; a classifier needs at least 2")
-    seen = int(n * SEEN_FRACTION)
-    if (
-        "trzsl" in exp.paradigms
-        and any(m.runs_on("trzsl", dataset=name) for m in exp.methods.values())
-        and (seen < 2 or n - seen < 1)
-    ):
-        raise ConfigError(
-            f"datasets.{name} has {n} classes: TRZSL would see {seen} and leave {n - seen} unseen; it "
-            "needs at least 2 seen and 1 unseen (4 classes or more). Remove 'trzsl' from 'paradigms' "
-            "or narrow the methods with paradigms: [ul, ssl]"
-        )
-    if exp.variants_read(name) and exp.generate_shards > n:
-        raise ConfigError(
-            f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
-            f"so a shard would have nothing to generate; use at most {n}"
-        )
-    _check_prompt_lengths(exp, name, names)
-
-
-def _check_prompt_lengths(exp: Experiment, name: str, names: list[str]) -> None:
-    context = context_length(exp)
-    for method_name, method in exp.methods.items():
-        if not any(method.runs_on(p, q, name) for p in exp.paradigms for q in exp.prompts if q == "text"):
-            continue
-        recipe = method.recipe(exp.datasets[name])
-        if recipe.epochs == 0:
-            continue  # zero-shot CLIP builds no prompt
-        n_ctx = recipe.n_ctx
-        for class_name in names:
-            # a BPE token covers at least one byte: only names that might not fit are tokenised
-            if n_ctx + len(class_name.encode()) + 2 <= context:
-                continue
-            from air_core.data.names import clip_tokens
-
-            length = n_ctx + len(clip_tokens(class_name)) + 2  # start, context, name, end
-            if length > context:
-                raise ConfigError(
-                    f"methods.{method_name}.n_ctx = {n_ctx}: with the class '{class_name}' of datasets.{name} the "
-                    f"text prompt is {length} tokens, more than the CLIP's context of {context}; lower n_ctx to "
-                    f"{n_ctx - (length - context)} or shorten the class name"
-                )
-
-
-def context_length(exp: Experiment) -> int:
-    """The text context of the experiment's CLIP, read from its model config without building it."""
-    arch = exp.clip.arch
-    if arch.endswith(".json"):
-        if Path(arch).is_file():
-            cfg = json.loads(Path(arch).read_text())
-        elif exp.toy_world and exp.made_by_workflow(arch):  # the toy CLIP, made by a rule of this run
-            return int(exp.toy_world["clip"]["context_length"])
-        else:
-            return DEFAULT_CONTEXT_LENGTH
-    else:
-        cfg = _builtin_model_config(arch) or {}
-    return int(cfg.get("text_cfg", {}).get("context_length", DEFAULT_CONTEXT_LENGTH))
-
-
-def _builtin_model_config(arch: str) -> dict | None:
-    """open_clip's (or this project's) model config JSON of ``arch``, found on disk without importing open_clip."""
-    import importlib.util
-
-    folders = [Path(__file__).resolve().parent / "model_configs"]
-    spec = importlib.util.find_spec("open_clip")
-    if spec and spec.submodule_search_locations:
-        folders += [Path(p) / "model_configs" for p in spec.submodule_search_locations]
-    for folder in folders:
-        path = folder / f"{arch}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-    return None
-
-
-def known_class_names(exp: Experiment, ds: DatasetConfig) -> list[str] | None:
-    """A dataset's class names when they can be known before the manifest is read, else None."""
-    from air_core.data.imagefolder import SPLITS
-    from air_core.data.shapes import class_names as shape_names
-
-    if ds.layout == "shapes":
-        return shape_names(ds.shapes.classes)
-    if exp.toy_world and ds.root and exp.made_by_workflow(ds.root):
-        return list(exp.toy_world["world"]["target_classes"])  # the toy target, drawn by a rule of this run
-    if ds.class_names and Path(ds.class_names).is_file():
-        return [line.strip() for line in Path(ds.class_names).read_text(encoding="utf-8").splitlines() if line.strip()]
-    if ds.layout == "imagefolder" and ds.root and Path(ds.root).is_dir():
-        root = Path(ds.root)
-        split = next((root / s for s in SPLITS if (root / s).is_dir()), root)
-        return sorted(p.name.replace("_", " ") for p in split.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return None

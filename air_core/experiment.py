@@ -244,6 +244,7 @@ def expand_sweeps(methods: Any) -> tuple[Any, dict[str, tuple[str, dict[str, Any
                 f"methods.{name}.sweep must map recipe keys to non-empty lists of values, e.g. "
                 "sweep: {fusion_lambda: [0, 0.3, 1]}"
             )
+        _refuse_repeated_values(name, sweep)
         base = {k: v for k, v in entry.items() if k != "sweep"}
         for values in itertools.product(*sweep.values()):
             combo = dict(zip(sweep, values, strict=True))
@@ -255,6 +256,20 @@ def expand_sweeps(methods: Any) -> tuple[Any, dict[str, tuple[str, dict[str, Any
             expanded[member] = {**base, **combo}
             origins[member] = (name, combo)
     return expanded, origins
+
+
+def _refuse_repeated_values(name: str, sweep: Mapping[str, list]) -> None:
+    """ConfigError for a sweep list with one value twice (``[1, 1.0]`` is equal as YAML numbers): two methods
+    with different names and the same recipe would run the same runs twice and count as two points."""
+    for key, values in sweep.items():
+        for i, value in enumerate(values):
+            same = [v for v in values[:i] if v == value and isinstance(v, bool) == isinstance(value, bool)]
+            if same:
+                twin = same[0]
+                raise ConfigError(
+                    f"methods.{name}.sweep.{key} = {values} holds the value {value!r} twice (as {twin!r} and "
+                    f"{value!r}), which would make two methods with the same recipe; give each value once"
+                )
 
 
 def method_of(name: str, entry: Mapping[str, Any], origin: tuple[str, dict] | None = None) -> Method:
@@ -338,8 +353,10 @@ def load_experiment(
 
     for path in configfiles:
         config_checks.load_yaml(path)  # refuses duplicate keys
+    config_checks.expand_home(config)
     config_checks.check_names(config)
     resolve_datasets(config, presets_dir or PRESETS_DIR, check_data)
+    config_checks.check_finite(config)  # before the sweeps: a NaN of a sweep is named by its own key
     config["methods"], origins = expand_sweeps(config.get("methods"))
     config_checks.check_config_schema(config, schema(), origins)
     fill_defaults(config, schema())

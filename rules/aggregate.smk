@@ -34,8 +34,8 @@ rule aggregate:
     conda:
         "../envs/air.yaml"
     params:
-        methods=to_json(EXP.method_summary()),  # config order: the order of table 1's rows
-        grid=to_json({"paradigms": EXP.paradigms, "prompts": EXP.prompts, "datasets": DATASETS}),
+        methods=verbatim_json(EXP.method_summary()),  # config order: the order of table 1's rows
+        grid=verbatim_json({"paradigms": EXP.paradigms, "prompts": EXP.prompts, "datasets": DATASETS}),
         tables_dir=lambda w, output: os.path.dirname(output.table),
     shell:
         'python "$AIR_SCRIPTS/aggregate.py" --metrics {input.metrics:q} --paper {input.paper:q} '

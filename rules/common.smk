@@ -76,6 +76,18 @@ wildcard_constraints:
     prompt="text|visual",
 
 
+def verbatim(value):
+    """A param that Snakemake passes as it is. A plain string param is a pattern to Snakemake, which
+    replaces each '{name}' in it by a wildcard (a prompt template's '{d}' by the dataset) or stops with a
+    bare WildcardError; the value of a function is not formatted. Every param made of config text uses it."""
+    return lambda wildcards: value
+
+
+def verbatim_json(obj):
+    """``to_json(obj)`` as a verbatim param: the JSON of a config part holds the config's strings."""
+    return verbatim(to_json(obj))
+
+
 def dataset_source(wildcards):
     """The drawn dataset's folder when the workflow makes the dataset, else nothing."""
     ds = EXP.datasets[wildcards.d]

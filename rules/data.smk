@@ -68,7 +68,7 @@ rule encode_real:
         torch_threads=TORCH_THREADS,
         batch_size=EXP.encode_batch_size,
     params:
-        clip=to_json(EXP.clip),
+        clip=verbatim_json(EXP.clip),
     shell:
         'python "$AIR_SCRIPTS/encode_real.py" --clip {params.clip:q} --manifest {input.manifest:q} '
         "--batch-size {resources.batch_size} --device {resources.device:q} --threads {resources.torch_threads} "
@@ -97,8 +97,8 @@ rule zero_shot:
     resources:
         torch_threads=TORCH_THREADS,
     params:
-        clip=to_json(EXP.clip),
-        template=EXP.prompt_template,
+        clip=verbatim_json(EXP.clip),
+        template=verbatim(EXP.prompt_template),
     shell:
         'python "$AIR_SCRIPTS/zero_shot.py" --clip {params.clip:q} --template={params.template:q} '
         "--manifest {input.manifest:q} --classes {input.classes:q} --features {input.features:q} "

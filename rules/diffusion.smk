@@ -25,7 +25,7 @@ rule train_lora:
         device=DEVICE,
         torch_threads=TORCH_THREADS,
     params:
-        diffusion=to_json(EXP.diffusion),
+        diffusion=verbatim_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
         lora=lambda w: to_json(EXP.sd_variants[w.variant].lora),
         description=lambda w: EXP.datasets[w.d].description,
@@ -59,7 +59,7 @@ rule generate:
         torch_threads=TORCH_THREADS,
         batch_size=EXP.generate_batch_size,  # images per pipeline call: each image has its own seed
     params:
-        diffusion=to_json(EXP.diffusion),
+        diffusion=verbatim_json(EXP.diffusion),
         precision=EXP.diffusion_precision,
         generate=lambda w: to_json(EXP.sd_variants[w.variant].generate),
         shards=EXP.generate_shards,  # which classes a shard makes: the shard's files depend on it
@@ -97,7 +97,7 @@ rule select:
         torch_threads=TORCH_THREADS,
         batch_size=EXP.encode_batch_size,
     params:
-        clip=to_json(EXP.clip),
+        clip=verbatim_json(EXP.clip),
     shell:
         'python "$AIR_SCRIPTS/select_prototypes.py" --clip {params.clip:q} --shards {input.shards:q} --classes {input.classes:q} '
         "--text-features {input.text_features:q} --batch-size {resources.batch_size} "

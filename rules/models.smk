@@ -17,13 +17,13 @@ rule fetch_models:
     conda:
         "../envs/air.yaml"
     params:
-        clip=to_json(EXP.clip),
-        diffusion=to_json(EXP.diffusion),
+        clip=verbatim_json(EXP.clip),
+        diffusion=verbatim_json(EXP.diffusion),
     shell:
         "HF_HUB_OFFLINE=0 python -m air_core.cli fetch-models --clip {params.clip:q} "
         "--diffusion {params.diffusion:q} --out {output:q} > {log:q} 2>&1"
 
 
 onstart:
-    stop_if_models_missing(EXP, workflow.dag)
+    stop_if_models_missing(EXP, workflow.dag, workflow.local_exec)
     claim_results_dir(R)  # the marker, before the first job writes an artifact (a dry run writes nothing)

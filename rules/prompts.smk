@@ -33,7 +33,7 @@ rule train_prompts:
         device=DEVICE,
         torch_threads=TORCH_THREADS,
     params:
-        clip=to_json(EXP.clip),
+        clip=verbatim_json(EXP.clip),
         recipe=lambda w: to_json(run_recipe(w)),
         synthetic=lambda w, input: input.get("synthetic_features", ""),
         shards=lambda w, input: input.get("synthetic_shards", []),
@@ -70,7 +70,7 @@ rule evaluate:
         device=DEVICE,
         torch_threads=TORCH_THREADS,
     params:
-        clip=to_json(EXP.clip),
+        clip=verbatim_json(EXP.clip),
     shell:
         'python "$AIR_SCRIPTS/evaluate.py" --manifest {input.manifest:q} --features {input.features:q} '
         "--classifier {input.classifier:q} --prompt-file {input.prompt:q} --settings {input.settings:q} "

@@ -218,7 +218,7 @@ rule results_index:
     conda:
         "../envs/air.yaml"
     params:
-        settings=to_json(
+        settings=verbatim_json(
             {
                 "dataset": DATASETS,
                 "paradigm": EXP.paradigms,
@@ -248,7 +248,7 @@ rule plot_studies:
     conda:
         "../envs/air.yaml"
     params:
-        methods=to_json(EXP.method_summary()),
+        methods=verbatim_json(EXP.method_summary()),
     shell:
         'python "$AIR_SCRIPTS/plot_studies.py" --metrics {input.metrics:q} --methods {params.methods:q} '
         "--paper {input.paper:q} --ablations {input.ablations:q} --dataset {wildcards.d:q} --out {output:q} "
@@ -277,7 +277,7 @@ rule plot_cam:
         device=DEVICE,
         torch_threads=TORCH_THREADS,
     params:
-        clip=to_json(EXP.clip),
+        clip=verbatim_json(EXP.clip),
         prototypes=lambda w, input: input.prototypes or "",
         fusion_lambda=lambda w: shown_lambda(w.d),
         n_images=4,

@@ -30,7 +30,7 @@ if EXP.toy_world:
             "../envs/air.yaml"
         threads: max(2, TOY_CONFIG["threads"])  # drawing processes; the images do not depend on them
         params:
-            world=to_json(TOY_CONFIG["world"]),
+            world=verbatim_json(TOY_CONFIG["world"]),
         shell:
             'python "$AIR_SCRIPTS/toy_world.py" --world {params.world:q} --workers {threads} --source {output.source:q} '
             "--target {output.target:q} > {log:q} 2>&1"
@@ -52,7 +52,7 @@ if EXP.toy_world:
             "../envs/air.yaml"
         threads: TOY_CONFIG["threads"]
         params:
-            clip=to_json(TOY_CONFIG["clip"]),
+            clip=verbatim_json(TOY_CONFIG["clip"]),
             threads=TOY_CONFIG["threads"],  # fixed torch threads, whatever --cores gives the job
         shell:
             'python "$AIR_SCRIPTS/toy_clip.py" --clip {params.clip:q} --source {input.source:q} --threads {params.threads} '
@@ -75,7 +75,7 @@ if EXP.toy_world:
             "../envs/air.yaml"
         threads: TOY_CONFIG["threads"]
         params:
-            sd=to_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
+            sd=verbatim_json({k: v for k, v in TOY_CONFIG["sd"].items() if k.startswith("vae_") or k in VAE_KEYS}),
             threads=TOY_CONFIG["threads"],
         shell:
             'python "$AIR_SCRIPTS/toy_vae.py" --sd {params.sd:q} --source {input.source:q} --threads {params.threads} '
@@ -101,7 +101,7 @@ if EXP.toy_world:
             "../envs/air.yaml"
         threads: TOY_CONFIG["threads"]
         params:
-            sd=to_json(TOY_CONFIG["sd"]),
+            sd=verbatim_json(TOY_CONFIG["sd"]),
             threads=TOY_CONFIG["threads"],
         shell:
             'python "$AIR_SCRIPTS/toy_sd.py" --sd {params.sd:q} --source {input.source:q} --vae {input.vae:q} '
@@ -130,7 +130,7 @@ if EXP.toy_world:
         params:
             fusion_lambda=lambda w: shown_lambda(w.d),  # the table's fused rows use AiR's lambda, as the figures
             lambdas=TOY_CONFIG["report_lambdas"],
-            methods=to_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
+            methods=verbatim_json(EXP.method_summary()),  # the recipes' switches: which comparisons the table draws
         shell:
             'python "$AIR_SCRIPTS/toy_report.py" --dataset {wildcards.d} --manifest {input.manifest:q} --features {input.features:q} '
             "--text-features {input.text_features:q} --synthetic {input.synthetic:q} --metrics {input.metrics:q} "

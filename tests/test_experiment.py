@@ -84,6 +84,7 @@ def test_sweep_members_are_methods_that_keep_their_narrowing_and_origin(tmp_path
         "base": "grip",
         "iterations": 1,
         "epochs": 1,
+        "warmup_epochs": 0,
         "synthetic_beta": 1.0,
         "sweep": {"fusion_lambda": [0, 1]},
         "paradigms": ["ul"],

@@ -35,14 +35,11 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def read_image_folder(
-    root: str | Path, class_names: str | Path | None = None, test_fraction: float = 0.3, split_seed: int = 0
-) -> tuple[pd.DataFrame, list[str]]:
-    """Read an image-folder dataset.
-
-    Returns:
-        The manifest (image_id, path, label, class_name, split) and the class names in label order.
-    """
+def image_folder_classes(
+    root: str | Path, class_names: str | Path | None = None
+) -> tuple[list[str], list[str], list[str]]:
+    """The split folders, class folders and class names (label order) of an image-folder dataset, without
+    listing its images: what the manifest rule and the planning-time checks both read."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset root {root} does not exist; fix the dataset's 'root' in the config")
@@ -66,7 +63,19 @@ def read_image_folder(
             [f"folder {f!r} of {root}" for f in folders],
             "rename one of the two folders, or set 'class_names' (a file of one name a line)",
         )
+    return split_dirs, folders, names
 
+
+def read_image_folder(
+    root: str | Path, class_names: str | Path | None = None, test_fraction: float = 0.3, split_seed: int = 0
+) -> tuple[pd.DataFrame, list[str]]:
+    """Read an image-folder dataset.
+
+    Returns:
+        The manifest (image_id, path, label, class_name, split) and the class names in label order.
+    """
+    root = Path(root)
+    split_dirs, folders, names = image_folder_classes(root, class_names)
     rows = []
     for label, folder in enumerate(folders):
         if split_dirs:

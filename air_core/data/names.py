@@ -18,16 +18,20 @@ from pathlib import Path
 
 from air_core.errors import DatasetError
 
+MAX_NAME_BYTES = 255  # the longest file or folder name of common file systems (ext4, XFS, APFS, NTFS)
+MAX_READABLE = 200  # a slug's readable part: with the '-<hash>' it stays well under MAX_NAME_BYTES
+
 
 def slugify(name: str) -> str:
     """A path-safe, unique-enough form of a class name ("colt's foot" -> "colt_s_foot-1a2b").
 
-    The readable part keeps ASCII letters, digits, '-' and '_'; a short hash of the exact
-    name is appended whenever the readable part lost information, so two names never share
-    a slug and the original name lives in the class table, never in the path.
+    The readable part keeps ASCII letters, digits, '-' and '_', cut at ``MAX_READABLE`` characters; a short
+    hash of the exact name is appended whenever the readable part lost information (or was cut), so two names
+    never share a slug, every slug fits a file name, and the original name lives in the class table, never in
+    the path.
     """
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_name).strip("_") or "class"
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", ascii_name).strip("_")[:MAX_READABLE] or "class"
     if readable == name:
         return readable
     digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]

@@ -20,9 +20,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from air_core.data import benchmarks
-from air_core.data.imagefolder import read_image_folder
+from air_core.data.imagefolder import image_folder_classes, read_image_folder
 from air_core.data.images import decode
 from air_core.data.manifest_file import read_manifest_file
+from air_core.data.names import read_class_names
 from air_core.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,28 @@ def read_dataset(
     if not allow_outside_root:
         refuse_outside_root(manifest, Path(root), layout, dataset)
     return manifest, names
+
+
+def dataset_class_names(layout: str, root: str | Path, class_names: str | Path | None = None) -> list[str]:
+    """The class names (label order) that the manifest rule will find, read without listing or opening images:
+    the class-name file, else the class folders (imagefolder), the manifest's class_name column
+    (manifest_file) or the split files' categories (resisc45). The planning-time checks read them for every
+    layout, so what a dataset's classes allow is checked before any job whatever its layout.
+
+    Raises:
+        DatasetError: the names cannot be read (the manifest rule would stop with the same message).
+    """
+    if layout in ("imagefolder", "shapes"):
+        if layout == "shapes":
+            class_names = Path(root) / "class_names.txt"
+        return image_folder_classes(root, class_names)[2]
+    if class_names:
+        return read_class_names(class_names)
+    if layout == "manifest_file":
+        return read_manifest_file(root)[1]
+    if layout == "resisc45":
+        return benchmarks.read_resisc45(root)[1]
+    return benchmarks.require_names(class_names, layout)
 
 
 def refuse_outside_root(manifest: pd.DataFrame, root: Path, layout: str, dataset: str) -> None:
