@@ -6,7 +6,6 @@ message names the config key and what it accepts. ``air_core.experiment.load_exp
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import string

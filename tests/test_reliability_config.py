@@ -580,6 +580,7 @@ def test_a_broken_clip_checkpoint_is_named_before_any_job(tmp_path, make, proble
 
     config = tiny_config(tmp_path / "results")
     config["models"]["clip"]["pretrained"] = path = make(tmp_path)
+    config["models"]["clip"]["quick_gelu"] = False  # a checkpoint path names its activation
     exp = load_experiment(config)
     problems = broken_model_files(exp, {"encode_real"})
     assert len(problems) == 1 and path in problems[0] and problem in problems[0], problems
@@ -591,6 +592,7 @@ def test_a_whole_clip_checkpoint_and_sd_folder_pass(tmp_path):
 
     config = tiny_config(tmp_path / "results")
     config["models"]["clip"]["pretrained"] = _tiny_clip_file(tmp_path, "clip.pt")
+    config["models"]["clip"]["quick_gelu"] = False
     config["models"]["diffusion"]["id"] = str(_tiny_sd_folder(tmp_path))
     assert broken_model_files(load_experiment(config), {"encode_real", "train_lora"}) == []
 
