@@ -21,13 +21,21 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_SLURM = ROOT / "tests" / "fake_slurm" / "fake_slurm.py"
 HOSTILE_NAME = "res $(touch INJECTED) it's"  # $(...) runs a command, the space splits, the ' ends a quote
 _NOT_COPIED = (".venv", ".git", ".snakemake", "results*", "__pycache__", "*.egg-info", ".pytest_cache", "logs")
+_NOT_COPIED_BELOW = ("__pycache__", "*.egg-info", ".pytest_cache")  # 'results*' there is air_core/results_dir.py
+
+
+def _not_copied(folder: str, names: list[str]) -> set[str]:
+    """The names of ``folder`` left out of the copy: run folders at the top only. (A pattern applied at every
+    level left air_core/results_dir.py out, and the workflow imported the installed checkout's instead.)"""
+    top = Path(folder).resolve() == ROOT
+    return shutil.ignore_patterns(*(_NOT_COPIED if top else _NOT_COPIED_BELOW))(folder, names)
 
 
 @functools.cache
 def checkout_copy() -> Path:
     """This checkout's workflow files, copied once per test process under '<tmp>/check out/air'."""
     copy = Path(tempfile.mkdtemp(prefix="air-tests-")) / "check out" / "air"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*_NOT_COPIED))
+    shutil.copytree(ROOT, copy, ignore=_not_copied)
     return copy
 
 
