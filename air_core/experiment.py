@@ -335,10 +335,12 @@ def load_experiment(
     """
     from air_core import config_checks
     from air_core.datasets_config import PRESETS_DIR, resolve_datasets
+    from air_core.results_dir import check_dataset_names
 
     for path in configfiles:
         config_checks.load_yaml(path)  # refuses duplicate keys
     config_checks.check_names(config)
+    check_dataset_names(config)
     resolve_datasets(config, presets_dir or PRESETS_DIR, check_data)
     config["methods"], origins = expand_sweeps(config.get("methods"))
     config_checks.check_config_schema(config, schema(), origins)
