@@ -229,7 +229,21 @@ def _check_classes(exp: Experiment, name: str, ds: DatasetConfig) -> None:
     names = known_class_names(exp, ds)
     if names is None:
         return
+    _check_prompts_fit(exp, name, ds, names)
     check_class_names(exp, name, names)
+
+
+def _check_prompts_fit(exp: Experiment, name: str, ds: DatasetConfig, names: list[str]) -> None:
+    """ConfigError naming the file and line of a class name whose zero-shot prompt CLIP would cut."""
+    from air_core.data.names import name_lines, overlong_prompt
+
+    if ds.class_names and Path(ds.class_names).is_file():
+        sources = [f"{ds.class_names} line {n}" for n, _ in name_lines(ds.class_names)]
+    else:
+        sources = [f"datasets.{name}"] * len(names)
+    problem = overlong_prompt(names, sources, exp.prompt_template, context_length(exp))
+    if problem:
+        raise ConfigError(f"datasets.{name}: {problem}")
 
 
 def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
