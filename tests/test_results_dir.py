@@ -295,3 +295,14 @@ def test_the_reserved_names_are_every_top_level_folder_the_rules_write():
     text = "".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
     written = set(re.findall(r"\{R\}/([A-Za-z0-9_.-]+)", text))
     assert written and {w for w in written if "." not in w} <= set(TREE_FOLDERS), written
+
+
+@pytest.mark.workflow
+def test_a_dataset_named_logs_stops_snakemake_before_any_job(tmp_path):
+    from tests.helpers import snakemake, tiny_config
+
+    config = tiny_config(tmp_path / "results")
+    config["datasets"] = {"logs": config["datasets"]["shapes"]}
+    proc = snakemake(tmp_path, config, "-n")
+    assert proc.returncode != 0 and "datasets.logs: the dataset name 'logs' is a folder" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
