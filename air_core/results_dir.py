@@ -31,7 +31,9 @@ PROJECT = "air"  # the marker's project name: AiR's Snakemake workflow
 SCHEMA_VERSION = 1  # of the marker and of the checksum files it announces
 _NOT_ARTIFACTS = ("logs", "benchmarks", ".air")  # written by Snakemake and the shell; our bookkeeping
 # The folders the workflow itself keeps at the top of a results folder, beside one folder per dataset
-# (rules/common.smk, models.smk, aggregate.smk, toy.smk); a dataset of the same name would share one.
+# (rules/common.smk, models.smk, aggregate.smk, toy.smk); a dataset of the same name would share one. The
+# toy world's folder holds source, target, clip, vae and sd: a dataset 'toy' (the demo's) fits beside them,
+# unless it is drawn (layout shapes), whose 'source' folder would be the toy world's.
 TREE_FOLDERS = ("tables", "logs", "benchmarks", "models", "toy", ".air")
 _DIRECTORY_OUTPUT = ".snakemake_timestamp"  # Snakemake leaves it in every directory() output
 
@@ -116,13 +118,17 @@ def check_dataset_names(config: dict) -> None:
     Windows compare names. Method and SD variant names lie a level deeper, in folders of their own.
     """
     datasets = config.get("datasets")
-    for name in datasets if isinstance(datasets, dict) else ():
-        if isinstance(name, str) and name.casefold() in TREE_FOLDERS:
-            raise ConfigError(
-                f"datasets.{name}: the dataset name '{name}' is a folder the workflow keeps for itself in "
-                f"results_dir ({', '.join(TREE_FOLDERS)}), and a dataset's files go to <results_dir>/<name>/; "
-                f"rename the dataset, e.g. '{name}_data'"
-            )
+    for name, entry in datasets.items() if isinstance(datasets, dict) else ():
+        if not isinstance(name, str) or name.casefold() not in TREE_FOLDERS:
+            continue
+        layout = entry.get("layout") if isinstance(entry, dict) else None
+        if name.casefold() == "toy" and not (config.get("toy_world") and layout == "shapes"):
+            continue  # the demo's dataset 'toy' shares <R>/toy with the toy world: their subfolders differ
+        raise ConfigError(
+            f"datasets.{name}: the dataset name '{name}' is a folder the workflow keeps for itself in "
+            f"results_dir ({', '.join(TREE_FOLDERS)}), and a dataset's files go to <results_dir>/<name>/; "
+            f"rename the dataset, e.g. '{name}_data'"
+        )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from air_core import checksums
@@ -282,6 +283,8 @@ def test_a_dataset_named_like_a_folder_of_the_results_tree_is_refused(tmp_path, 
 
     config = tiny_config(tmp_path / "results")
     config["datasets"] = {name: config["datasets"]["shapes"]}
+    if name == "toy":  # drawn into <R>/toy/source, the toy world's source folder
+        config["toy_world"] = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["toy_world"]
     with pytest.raises(ConfigError, match=rf"datasets\.{name}: the dataset name '{name}' is a folder"):
         load_experiment(config)
 
