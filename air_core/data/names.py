@@ -93,8 +93,8 @@ def check_distinct_names(names: Sequence[str], sources: Sequence[str], fix: str)
             return (
                 f"{shown(names[i])} ({sources[i]}; code points {code_points(names[i])}) and {shown(names[j])} "
                 f"({sources[j]}; code points {code_points(names[j])}), the same letters written in two Unicode "
-                "forms (composed, NFC, and decomposed, NFD; an editor or file system may turn one into the "
-                "other),"
+                "forms (e.g. composed, NFC, and decomposed, NFD; an editor or a file system may turn one into "
+                "the other),"
             )
         return f"{shown(names[i])} ({sources[i]}) and {shown(names[j])} ({sources[j]})"
 
