@@ -23,7 +23,22 @@ DEFAULT_CONTEXT_LENGTH = 77  # CLIP's text context
 
 def check_dataset_classes(exp: Experiment, name: str, ds: DatasetConfig) -> None:
     """Class counts, prompt lengths and file names of one dataset's classes, whatever its layout."""
-    check_class_names(exp, name, known_class_names(exp, ds))
+    names = known_class_names(exp, ds)
+    _check_prompts_fit(exp, name, ds, names)
+    check_class_names(exp, name, names)
+
+
+def _check_prompts_fit(exp: Experiment, name: str, ds: DatasetConfig, names: list[str]) -> None:
+    """ConfigError naming the file and line of a class name whose zero-shot prompt CLIP would cut."""
+    from air_core.data.names import name_lines, overlong_prompt
+
+    if ds.class_names and Path(ds.class_names).is_file():
+        sources = [f"{ds.class_names} line {n}" for n, _ in name_lines(ds.class_names)]
+    else:
+        sources = [f"datasets.{name}"] * len(names)
+    problem = overlong_prompt(names, sources, exp.prompt_template, context_length(exp))
+    if problem:
+        raise ConfigError(f"datasets.{name}: {problem}")
 
 
 def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
@@ -50,32 +65,10 @@ def check_class_names(exp: Experiment, name: str, names: list[str]) -> None:
             f"generate.shards = {exp.generate_shards} is more than the {n} classes of datasets.{name}, "
             f"so a shard would have nothing to generate; use at most {n}"
         )
-    _check_truncated_prompts(exp, name, names)
     _check_slugs(name, names)
     for paradigm, prompt, method in exp.grid(name):
         _check_recipe_with_classes(exp, name, n, method, exp.recipe(method, name, paradigm, prompt), paradigm)
     _check_prompt_lengths(exp, name, names)
-
-
-def _check_truncated_prompts(exp: Experiment, name: str, names: list[str]) -> None:
-    """ConfigError when two classes' zero-shot prompts are the same within CLIP's context: its tokenizer cuts a
-    prompt at the context length, so names that differ only after it get identical text features."""
-    from air_core.data.names import clip_tokens
-
-    keep = context_length(exp) - 2  # start and end tokens
-    seen: dict[tuple[int, ...], str] = {}
-    for class_name in names:
-        prompt = exp.prompt_template.format(class_name)
-        if len(prompt.encode()) < keep:
-            continue  # a BPE token covers at least one byte: a shorter prompt is never cut
-        key = clip_tokens(prompt)[:keep]
-        if len(key) == keep and key in seen:
-            raise ConfigError(
-                f"datasets.{name}: the classes {seen[key]!r} and {class_name!r} differ only after CLIP's context of "
-                f"{keep + 2} tokens in the prompt_template, so they would get identical text features; shorten "
-                "their names in the class-name file (or the dataset's class folders) so that they differ earlier"
-            )
-        seen[key] = class_name
 
 
 def _check_slugs(name: str, names: list[str]) -> None:

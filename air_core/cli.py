@@ -13,6 +13,7 @@ from pathlib import Path
 from air_core.checksums import MARKER
 from air_core.errors import ConfigError
 from air_core.results_dir import Damaged, claim_results_dir, scan_results, verify_results
+from air_core.results_lock import holder
 
 log = logging.getLogger("air")
 
@@ -47,9 +48,18 @@ def rebuild_command(configfiles: list[str], targets: list[Path], profile: str = 
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _report_damage(damaged: list[Damaged], configfile: list[str], profile: str) -> None:
+def _report_damage(damaged: list[Damaged], configfile: list[str], profile: str, shown: int = 5) -> None:
+    """One line and its rebuild command per damaged file; past ``shown`` files of one rebuild target (a
+    deleted folder of images), a count instead."""
+    per_target: dict[Path, int] = {}
     for item in damaged:
-        print(f"DAMAGED {item.path}: {item.problem}\n  rebuild: {rebuild_command(configfile, [item.rebuild], profile)}")
+        per_target[item.rebuild] = per_target.get(item.rebuild, 0) + 1
+        if per_target[item.rebuild] <= shown:
+            command = rebuild_command(configfile, [item.rebuild], profile)
+            print(f"DAMAGED {item.path}: {item.problem}\n  rebuild: {command}")
+    for target, count in per_target.items():
+        if count > shown:
+            print(f"... and {count - shown} more damaged files in {target} (the same rebuild)")
     targets = sorted({item.rebuild for item in damaged})
     if len(targets) > 1:
         print(f"Rebuild them all: {rebuild_command(configfile, targets, profile)}")
@@ -58,11 +68,14 @@ def _report_damage(damaged: list[Damaged], configfile: list[str], profile: str) 
 def verify(configfile: list[str], profile: str = "profiles/local") -> int:
     """Check every artifact of an experiment's results folder against its checksum; 1 if one is damaged."""
     results = _results_dir(configfile)
+    busy = holder(results)
+    if busy:  # its running jobs' files are half-way between the rename and the checksum for a moment
+        print(f"NOTE: a workflow is writing into {results} now ({busy}); files of its running jobs may be named below")
     found = scan_results(results)
     _report_damage(found.damaged, configfile, profile)
     print(
         f"{results}: {found.checked} files checked, {len(found.damaged)} damaged, "
-        f"{len(found.unchecked)} without a checksum (written before the folder was claimed, or not by the workflow)"
+        f"{len(found.unchecked)} without a checksum (older than the folder's claim: written before it was claimed)"
     )
     return 1 if found.damaged else 0
 

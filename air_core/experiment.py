@@ -350,11 +350,13 @@ def load_experiment(
     """
     from air_core import config_checks
     from air_core.datasets_config import PRESETS_DIR, resolve_datasets
+    from air_core.results_dir import check_dataset_names
 
     for path in configfiles:
         config_checks.load_yaml(path)  # refuses duplicate keys
     config_checks.expand_home(config)
     config_checks.check_names(config)
+    check_dataset_names(config)
     resolve_datasets(config, presets_dir or PRESETS_DIR, check_data)
     config_checks.check_finite(config)  # before the sweeps: a NaN of a sweep is named by its own key
     config["methods"], origins = expand_sweeps(config.get("methods"))

@@ -30,6 +30,11 @@ log = logging.getLogger("air")
 PROJECT = "air"  # the marker's project name: AiR's Snakemake workflow
 SCHEMA_VERSION = 1  # of the marker and of the checksum files it announces
 _NOT_ARTIFACTS = ("logs", "benchmarks", ".air")  # written by Snakemake and the shell; our bookkeeping
+# The folders the workflow itself keeps at the top of a results folder, beside one folder per dataset
+# (rules/common.smk, models.smk, aggregate.smk, toy.smk); a dataset of the same name would share one. The
+# toy world's folder holds source, target, clip, vae and sd: a dataset 'toy' (the demo's) fits beside them,
+# unless it is drawn (layout shapes), whose 'source' folder would be the toy world's.
+TREE_FOLDERS = ("tables", "logs", "benchmarks", "models", "toy", ".air")
 _DIRECTORY_OUTPUT = ".snakemake_timestamp"  # Snakemake leaves it in every directory() output
 
 
@@ -105,6 +110,27 @@ def claim_results_dir(results_dir: str | os.PathLike, adopt: bool = False) -> Pa
     return root
 
 
+def check_dataset_names(config: dict) -> None:
+    """ConfigError when a dataset's name is one of the results tree's own folders (``TREE_FOLDERS``).
+
+    A dataset's artifacts lie in ``<R>/<dataset>/``: a dataset named ``logs`` put its tables into the logs
+    folder, which ``verify`` skips, so its damage went unseen. Compared without case, as macOS and
+    Windows compare names. Method and SD variant names lie a level deeper, in folders of their own.
+    """
+    datasets = config.get("datasets")
+    for name, entry in datasets.items() if isinstance(datasets, dict) else ():
+        if not isinstance(name, str) or name.casefold() not in TREE_FOLDERS:
+            continue
+        layout = entry.get("layout") if isinstance(entry, dict) else None
+        if name.casefold() == "toy" and not (config.get("toy_world") and layout == "shapes"):
+            continue  # the demo's dataset 'toy' shares <R>/toy with the toy world: their subfolders differ
+        raise ConfigError(
+            f"datasets.{name}: the dataset name '{name}' is a folder the workflow keeps for itself in "
+            f"results_dir ({', '.join(TREE_FOLDERS)}), and a dataset's files go to <results_dir>/<name>/; "
+            f"rename the dataset, e.g. '{name}_data'"
+        )
+
+
 @dataclass(frozen=True)
 class Damaged:
     """A finished artifact whose bytes do not match its checksum."""
@@ -120,18 +146,20 @@ class Verification:
 
     checked: int = 0
     damaged: list[Damaged] = field(default_factory=list)
-    unchecked: list[Path] = field(default_factory=list)  # no checksum: written before the claim, or not by air_core
+    unchecked: list[Path] = field(default_factory=list)  # no checksum, written before the folder was claimed
 
 
 def rebuild_target(root: Path, path: Path) -> Path:
     """The Snakemake output that holds ``path`` (under ``root``): the nearest directory() output above it,
-    else the file itself (Snakemake cannot rebuild one file of a directory output)."""
+    else the file itself (Snakemake cannot rebuild one file of a directory output). For a file whose folder
+    is gone too, the topmost missing folder: a deleted directory() output is that output."""
     for folder in path.parents:
         if folder == root or folder == folder.parent:
             break
         if (folder / _DIRECTORY_OUTPUT).exists():
             return folder
-    return path
+    gone = [folder for folder in path.parents if root in folder.parents and not folder.exists()]
+    return gone[-1] if gone else path
 
 
 def _artifact_files(root: Path, under: str | None) -> list[Path]:
@@ -146,25 +174,55 @@ def _artifact_files(root: Path, under: str | None) -> list[Path]:
     return files
 
 
+def _recorded_files(root: Path, under: str | None) -> list[Path]:
+    """Every artifact under ``root`` (or ``root/under``) that has a checksum file, whether it exists or not."""
+    records = root / checksums.CHECKSUMS
+    top = records / under if under else records
+    suffix = ".sha256"
+    return sorted(root / p.relative_to(records).as_posix()[: -len(suffix)] for p in top.rglob(f"*{suffix}"))
+
+
 def scan_results(results_dir: str | os.PathLike, under: str | None = None) -> Verification:
-    """Compare every artifact of a claimed results folder (or of its subfolder ``under``) with its checksum."""
+    """Compare every artifact of a claimed results folder (or of its subfolder ``under``) with its checksum.
+
+    Damaged: a file whose bytes differ from its checksum, a file with a checksum that is gone, and a file
+    written after the claim that has no checksum (its checksum file was removed, or the job writing it was
+    killed between the rename and the record: either way nothing vouches for its bytes, and Snakemake's
+    own rerun of an interrupted job rewrites it anyway). Unchecked: files older than the claim (``claim
+    --adopt`` of this workflow's older results), which never had a checksum.
+    """
     root = Path(results_dir)
     if not (root / MARKER).is_file():
         raise ConfigError(f"results_dir '{root}' has no {MARKER}: it is not a claimed results folder, so its files "
                           "have no checksums to verify (the workflow claims a new or empty results_dir before its "
                           "first job; this workflow's older results are claimed with "
                           "python -m air_core.cli claim --adopt --configfile <your config>)")
+    claimed_ns = (root / MARKER).stat().st_mtime_ns  # the marker is written once, when the folder is claimed
     found = Verification()
     for path in tqdm(_artifact_files(root, under), desc="verify", unit="file", mininterval=5):
         expected = checksums.recorded(root, path)
         if expected is None:
-            found.unchecked.append(path)
+            if os.lstat(path).st_mtime_ns < claimed_ns:
+                found.unchecked.append(path)
+            else:
+                found.damaged.append(Damaged(path, _NO_CHECKSUM, rebuild_target(root, path)))
             continue
         found.checked += 1
         problem = _problem(root, path, expected)
         if problem:
             found.damaged.append(Damaged(path, problem, rebuild_target(root, path)))
+    for path in _recorded_files(root, under):
+        if not os.path.lexists(path):
+            found.checked += 1
+            found.damaged.append(Damaged(path, _MISSING, rebuild_target(root, path)))
     return found
+
+
+_MISSING = "missing: the workflow wrote it (its checksum is recorded) and it is gone"
+_NO_CHECKSUM = (
+    "no checksum: written after the folder was claimed, but its checksum file is gone (removed, or the job "
+    "writing it was killed before recording it), so nothing vouches for its bytes"
+)
 
 
 def _problem(root: Path, path: Path, expected: str) -> str | None:

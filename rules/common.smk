@@ -11,6 +11,7 @@ from air_core.config import to_json
 from air_core.experiment import STUDY_CELL, load_experiment
 from air_core.preflight import stop_if_models_missing
 from air_core.results_dir import check_results_dir, claim_results_dir
+from air_core.results_lock import lock_results_dir
 
 # Jobs never download: models come from the local caches (rule fetch_models fills them).
 os.environ["HF_HUB_OFFLINE"] = "1"

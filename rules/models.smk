@@ -27,3 +27,4 @@ rule fetch_models:
 onstart:
     stop_if_models_missing(EXP, workflow.dag, workflow.local_exec)
     claim_results_dir(R)  # the marker, before the first job writes an artifact (a dry run writes nothing)
+    lock_results_dir(R)  # held by this process until it ends: a second workflow writing here is refused

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from air_core import checksums
@@ -193,7 +194,9 @@ def test_a_damaged_checksum_file_is_reported(tmp_path):
     assert "checksum file" in damaged.problem and damaged.path == results / "classes.parquet"
 
 
-def test_a_kill_between_the_rename_and_the_checksum_leaves_the_file_unchecked_not_damaged(tmp_path, monkeypatch):
+def test_a_kill_between_the_rename_and_the_checksum_is_reported_as_no_checksum_never_as_a_mismatch(
+    tmp_path, monkeypatch
+):
     results = claim_results_dir(tmp_path / "results")
     path = results / "classes.parquet"
     _classes(path)
@@ -205,8 +208,8 @@ def test_a_kill_between_the_rename_and_the_checksum_leaves_the_file_unchecked_no
     with pytest.raises(KeyboardInterrupt):
         write_table("classes", {"label": [0], "class_name": ["c"], "slug": ["c"]}, path)
     assert read_table("classes", path).num_rows == 1  # the new file is in place
-    found = scan_results(results)
-    assert found.damaged == [] and found.unchecked == [path]
+    [damaged] = scan_results(results).damaged  # the job did not finish: Snakemake reruns it, verify agrees
+    assert damaged.path == path and damaged.problem.startswith("no checksum") and damaged.rebuild == path
 
 
 def test_atomic_dir_and_publish_record_every_file(tmp_path):
@@ -231,3 +234,78 @@ def test_atomic_dir_and_publish_record_every_file(tmp_path):
 def test_verify_needs_a_claimed_folder(tmp_path):
     with pytest.raises(ConfigError, match=f"has no {MARKER}"):
         verify_results(tmp_path)
+
+
+def test_a_deleted_artifact_is_damage_with_its_rebuild_target(tmp_path):
+    results = claim_results_dir(tmp_path / "results")
+    table, kept = results / "d" / "data" / "classes.parquet", results / "d" / "data" / "manifest_like.parquet"
+    _classes(table)
+    _classes(kept)
+    shard = results / "d" / "synthetic" / "lora" / "shard0"
+    image = shard / "a-123" / "0000.png"
+    save_image(Image.new("RGB", (8, 8), (9, 9, 9)), image)
+    (shard / ".snakemake_timestamp").touch()
+    table.unlink()
+    image.unlink()
+    found = scan_results(results)
+    assert sorted((d.path, d.rebuild) for d in found.damaged) == sorted([(table, table), (image, shard)])
+    assert all(d.problem.startswith("missing") for d in found.damaged)
+    assert [d.path for d in verify_results(results, under="d/synthetic")] == [image]
+    shutil.rmtree(shard)  # the whole directory() output gone: rebuild it, not a file Snakemake has no rule for
+    assert {d.rebuild for d in verify_results(results, under="d/synthetic")} == {shard}
+
+
+def test_a_changed_file_whose_checksum_was_removed_is_damage(tmp_path):
+    results = claim_results_dir(tmp_path / "results")
+    table = results / "tables" / "results.parquet"
+    _classes(table)
+    checksums.checksum_file(results, table).unlink()
+    table.write_bytes(table.read_bytes()[:10])
+    [damaged] = verify_results(results)
+    assert damaged.path == table and damaged.problem.startswith("no checksum") and damaged.rebuild == table
+
+
+def test_files_older_than_the_claim_stay_unchecked(tmp_path):
+    results = tmp_path / "results"
+    old = results / "tables" / "results.md"
+    old.parent.mkdir(parents=True)
+    old.write_text("| older results |\n")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    claim_results_dir(results, adopt=True)
+    found = scan_results(results)
+    assert found.damaged == [] and found.unchecked == [old]
+
+
+@pytest.mark.parametrize("name", ["logs", "tables", "benchmarks", "models", "toy", "Logs"])
+def test_a_dataset_named_like_a_folder_of_the_results_tree_is_refused(tmp_path, name):
+    from air_core.experiment import load_experiment
+    from tests.helpers import tiny_config
+
+    config = tiny_config(tmp_path / "results")
+    config["datasets"] = {name: config["datasets"]["shapes"]}
+    if name == "toy":  # drawn into <R>/toy/source, the toy world's source folder
+        config["toy_world"] = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())["toy_world"]
+    with pytest.raises(ConfigError, match=rf"datasets\.{name}: the dataset name '{name}' is a folder"):
+        load_experiment(config)
+
+
+def test_the_reserved_names_are_every_top_level_folder_the_rules_write():
+    """TREE_FOLDERS lists every `{R}/<name>` of the rules but the dataset folders and files (README.md)."""
+    import re
+
+    from air_core.results_dir import TREE_FOLDERS
+
+    text = "".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
+    written = set(re.findall(r"\{R\}/([A-Za-z0-9_.-]+)", text))
+    assert written and {w for w in written if "." not in w} <= set(TREE_FOLDERS), written
+
+
+@pytest.mark.workflow
+def test_a_dataset_named_logs_stops_snakemake_before_any_job(tmp_path):
+    from tests.helpers import snakemake, tiny_config
+
+    config = tiny_config(tmp_path / "results")
+    config["datasets"] = {"logs": config["datasets"]["shapes"]}
+    proc = snakemake(tmp_path, config, "-n")
+    assert proc.returncode != 0 and "datasets.logs: the dataset name 'logs' is a folder" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

@@ -111,3 +111,48 @@ def test_snakemake_marks_directory_outputs_as_rebuild_targets(tiny_run):
     _, config = tiny_run
     shards = [p for p in (Path(config["results_dir"]) / "shapes" / "synthetic" / "lora").glob("shard*") if p.is_dir()]
     assert shards and all((s / ".snakemake_timestamp").is_file() for s in shards)
+
+
+@pytest.fixture
+def finished_copy(tiny_run, tmp_path):
+    """A copy of the shared finished run as it is: claimed before its first job, every artifact checksummed."""
+    workdir, config = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)  # times kept: the marker stays older than every artifact
+    results = copy / Path(config["results_dir"]).name
+    configfile = copy / "config.yaml"
+    configfile.write_text(yaml.safe_dump({**config, "results_dir": str(results)}))
+    return copy, configfile, results
+
+
+def test_verify_names_a_deleted_image_and_a_changed_table_without_its_checksum(finished_copy):
+    from air_core.checksums import checksum_file
+    from tests.helpers import snakemake_argv
+
+    copy, configfile, results = finished_copy
+    clean = cli("verify", "--configfile", str(configfile))
+    assert clean.returncode == 0 and " 0 damaged, 0 without a checksum" in clean.stdout, clean.stdout
+    shard = sorted(p for p in (results / "shapes" / "synthetic" / "lora").glob("shard*") if p.is_dir())[0]
+    image = sorted(shard.rglob("*.png"))[0]
+    image.unlink()
+    table = results / "tables" / "results.parquet"
+    checksum_file(results, table).unlink()
+    stat = table.stat()
+    table.write_bytes(table.read_bytes()[:100])
+    os.utime(table, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    dry = subprocess.run(
+        snakemake_argv(copy, "-n", "--configfile", str(configfile)), capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert "Nothing to be done" in dry.stdout + dry.stderr  # Snakemake sees neither: only verify does
+
+    damaged = cli("verify", "--configfile", str(configfile))
+    assert damaged.returncode == 1 and " 2 damaged" in damaged.stdout, damaged.stdout
+    assert f"DAMAGED {image}: missing" in damaged.stdout and f"DAMAGED {table}: no checksum" in damaged.stdout
+    assert rebuild_line(damaged.stdout, image).endswith(f"--force {shlex.quote(str(shard))}")
+    assert rebuild_line(damaged.stdout, table).endswith(f"--force {shlex.quote(str(table))}")
+    everything = next(line for line in damaged.stdout.splitlines() if line.startswith("Rebuild them all: "))
+    proc = run_printed(everything.removeprefix("Rebuild them all: "), copy)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    repaired = cli("verify", "--configfile", str(configfile))
+    assert repaired.returncode == 0 and " 0 damaged" in repaired.stdout and image.is_file(), repaired.stdout

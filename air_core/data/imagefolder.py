@@ -17,7 +17,9 @@ from air_core.errors import DatasetError
 
 __all__ = ["IMAGE_SUFFIXES", "SPLITS", "class_table", "read_class_names", "read_image_folder"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+# GIF is read like the others: a still one is an image; an animated one is listed in skipped_images with its
+# frame count (air_core.data.readers.image_problem), not ignored without a word as it used to be.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 SPLITS = ("train", "val", "test")
 
 

@@ -51,6 +51,29 @@ def clip_tokens(name: str) -> tuple[int, ...]:
     return tuple(_clip_tokenizer().encode(name))
 
 
+SHOWN_CHARS = 60  # a longer name is shown by its ends and its length
+
+
+def shown(name: str) -> str:
+    """``name`` quoted for a message: a long one cut in the middle with its length, so that a 10,000-character
+    line does not become a 10,000-character message."""
+    if len(name) <= SHOWN_CHARS:
+        return repr(name)
+    half = SHOWN_CHARS // 2
+    return f"{name[:half]!r}...{name[-half:]!r} ({len(name):,} characters)"
+
+
+def code_points(name: str) -> str:
+    """The code points of ``name`` (``U+0063 U+0301``): what tells apart two names that look the same."""
+    return " ".join(f"U+{ord(c):04X}" for c in name[:SHOWN_CHARS]) + (" ..." if len(name) > SHOWN_CHARS else "")
+
+
+def _look_alike(a: str, b: str) -> bool:
+    """Two different texts that print the same: one composed (NFC, 'é' as U+00E9) and one decomposed (NFD,
+    'e' + U+0301), or other Unicode compatibility forms."""
+    return a != b and unicodedata.normalize("NFKC", a) == unicodedata.normalize("NFKC", b)
+
+
 def _first_clash(names: Sequence[str], key: Callable[[str], object]) -> tuple[int, int] | None:
     first: dict[object, int] = {}
     for i, name in enumerate(names):
@@ -70,13 +93,20 @@ def check_distinct_names(names: Sequence[str], sources: Sequence[str], fix: str)
     """
 
     def both(i: int, j: int) -> str:
-        return f"{names[i]!r} ({sources[i]}) and {names[j]!r} ({sources[j]})"
+        if _look_alike(names[i], names[j]):  # the two would print alike: show what differs
+            return (
+                f"{shown(names[i])} ({sources[i]}; code points {code_points(names[i])}) and {shown(names[j])} "
+                f"({sources[j]}; code points {code_points(names[j])}), the same letters written in two Unicode "
+                "forms (e.g. composed, NFC, and decomposed, NFD; an editor or a file system may turn one into "
+                "the other),"
+            )
+        return f"{shown(names[i])} ({sources[i]}) and {shown(names[j])} ({sources[j]})"
 
     clash = _first_clash(names, lambda n: n)
     if clash:
         i, j = clash
         raise DatasetError(
-            f"class name {names[i]!r} is given twice: {sources[i]} and {sources[j]}; two classes "
+            f"class name {shown(names[i])} is given twice: {sources[i]} and {sources[j]}; two classes "
             f"need two names, so {fix}"
         )
     clash = _first_clash(names, clip_tokens)
@@ -85,15 +115,15 @@ def check_distinct_names(names: Sequence[str], sources: Sequence[str], fix: str)
         read = _clip_tokenizer().clean_fn(names[i])  # the text its BPE sees
         raise DatasetError(
             f"class names {both(i, j)} are the same text to CLIP (its tokenizer lowercases and "
-            f"ignores spacing; it reads both as {read!r}), so the two classes would get identical "
+            f"ignores spacing; it reads both as {shown(read)}), so the two classes would get identical "
             f"text features and could not be told apart; {fix}"
         )
     clash = _first_clash(names, lambda n: slugify(n).casefold())
     if clash:
         i, j = clash
         raise DatasetError(
-            f"class names {both(i, j)} get the folder names {slugify(names[i])!r} and "
-            f"{slugify(names[j])!r}, one folder where case is ignored (macOS, Windows), so one "
+            f"class names {both(i, j)} get the folder names {shown(slugify(names[i]))} and "
+            f"{shown(slugify(names[j]))}, one folder where case is ignored (macOS, Windows), so one "
             f"class's synthetic images would overwrite the other's; {fix}"
         )
 
@@ -103,10 +133,37 @@ def read_class_names(path: str | Path, expected: int | None = None) -> list[str]
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"class-name file {path} does not exist; fix 'class_names' in the dataset's config")
-    lines = [(n, line.strip()) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)]
-    lines = [(n, name) for n, name in lines if name]
+    lines = name_lines(path)
     names = [name for _, name in lines]
     if expected is not None and len(names) != expected:
         raise DatasetError(f"class-name file {path} has {len(names)} names but the dataset has {expected} classes")
     check_distinct_names(names, [f"{path} line {n}" for n, _ in lines], f"rename one of the two lines of {path}")
     return names
+
+
+def name_lines(path: str | Path) -> list[tuple[int, str]]:
+    """The (line number, name) pairs of a class-name file: one name a line, stripped, blank lines left out."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def overlong_prompt(names: Sequence[str], sources: Sequence[str], template: str, context: int) -> str | None:
+    """Why a class's prompt ``template.format(name)`` does not fit CLIP's ``context`` tokens, or None.
+
+    open_clip's tokenizer cuts a longer prompt without a word, so the class would be told apart by the
+    first words of its name only (or not at all). A BPE token covers at least one byte: only names that
+    might not fit are tokenised.
+    """
+    for name, source in zip(names, sources, strict=True):
+        prompt = template.format(name)
+        if len(prompt.encode()) + 2 <= context:
+            continue
+        length = len(clip_tokens(prompt)) + 2  # start, prompt, end
+        if length > context:
+            return (
+                f"the class name {shown(name)} ({source}) makes the prompt {shown(template)} {length} tokens "
+                f"long, more than CLIP's context of {context}; CLIP would cut it and read the class by its "
+                f"first words only. Shorten the name to fit (at most {context - (length - len(clip_tokens(name)))} "
+                "tokens, roughly as many words)"
+            )
+    return None

@@ -7,6 +7,7 @@ stops with a DatasetError, as ``datasets.<d>.on_unreadable`` says.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -37,6 +38,7 @@ BENCHMARK_READERS: dict[str, Callable[..., tuple[pd.DataFrame, list[str]]]] = {
 }
 LAYOUTS = ("imagefolder", "shapes", *BENCHMARK_READERS, "manifest_file")
 ON_UNREADABLE = ("skip", "error")
+SHOWN_DUPLICATES = 20  # groups listed one a line in the log; the count says how many more
 SKIPPED_COLUMNS = ["path", "split", "reason"]
 
 
@@ -132,6 +134,12 @@ def image_problem(path: str | Path) -> str | None:
         with Image.open(path) as image:
             image.verify()  # structure and checksums, without decoding
         with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:  # PIL would give the first frame without a word: which one is the image is unknown
+                return (
+                    f"{frames} frames (animated or multi-page): the workflow reads still images; save the "
+                    "frame that shows the class as a PNG"
+                )
             image.draft("RGB", (64, 64))  # JPEG decodes at reduced scale: cheap, but finds truncated data
             decode(image)  # the workflow's own decoding (EXIF orientation, bit depth) must work too
     except Exception as err:  # noqa: BLE001 - PIL raises many exception types for broken files
@@ -219,3 +227,52 @@ def drop_unreadable(
             f"replace the files, e.g. {examples}"
         )
     return kept, skipped
+
+
+def _digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def find_duplicates(manifest: pd.DataFrame, workers: int | None = None) -> pd.DataFrame:
+    """Images whose files are byte for byte the same (or one file listed twice) with two roles: in the train
+    pool and in test, or in two classes. Columns: group (the files' SHA-256), path, split, class_name."""
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # hashlib releases the GIL on large reads
+        digests = list(pool.map(_digest, manifest["path"].tolist(), chunksize=64))
+    table = manifest.assign(group=digests, pool=manifest["split"].where(manifest["split"].eq("test"), "train"))
+    grouped = table.groupby("group")
+    roles = (grouped["pool"].nunique() > 1) | (grouped["label"].nunique() > 1)
+    found = table[table["group"].isin(roles[roles].index)].sort_values(["group", "split", "path"], kind="stable")
+    return found[["group", "path", "split", "class_name"]].reset_index(drop=True)
+
+
+def warn_duplicates(manifest: pd.DataFrame, dataset: str, workers: int | None = None) -> pd.DataFrame:
+    """Log a warning naming every image that is in the dataset twice with two roles (``find_duplicates``).
+
+    A warning, not an error: the paper's benchmark datasets are used as published, duplicates included.
+    """
+    start = time.perf_counter()
+    found = find_duplicates(manifest, workers)
+    log.info("hashed %d images in %.1f s to find duplicates", len(manifest), time.perf_counter() - start)
+    if found.empty:
+        return found
+    groups = list(found.groupby("group", sort=False))
+    log.warning(
+        "%s: %d %s of identical images %s two roles (the same bytes, or one file listed twice): a test image "
+        "also in the train pool is evaluated on after training on it, an image in two classes has two true "
+        "labels. Remove the copies, or keep each image in one class and one split:",
+        dataset,
+        len(groups),
+        "set" if len(groups) == 1 else "sets",
+        "has" if len(groups) == 1 else "have",
+    )
+    for digest, rows in groups[:SHOWN_DUPLICATES]:
+        where = "; ".join(f"{r.path} ({r.split}, class {r.class_name!r})" for r in rows.itertuples())
+        log.warning("  sha256 %s: %s", digest[:12], where)
+    if len(groups) > SHOWN_DUPLICATES:
+        log.warning("  ... and %d more", len(groups) - SHOWN_DUPLICATES)
+    return found

@@ -25,7 +25,7 @@ def manifest(
 ) -> None:
     """Rule manifest: the dataset's layout as the manifest and class tables; unreadable images left out."""
     from air_core.data.imagefolder import class_table
-    from air_core.data.readers import drop_unreadable, read_dataset
+    from air_core.data.readers import drop_unreadable, read_dataset, warn_duplicates
 
     root = drawn if source.layout == "shapes" else source.root
     table, names = read_dataset(
@@ -38,6 +38,7 @@ def manifest(
         dataset=source.name,
     )
     table, skipped = drop_unreadable(table, names, source.on_unreadable, source.name, workers or None)
+    warn_duplicates(table, source.name, workers or None)
     artifacts.write_table("classes", class_table(names), classes_path)
     artifacts.write_frame("manifest", table, manifest_path)
     artifacts.write_frame("skipped_images", skipped, skipped_path)
@@ -86,6 +87,7 @@ def zero_shot(
     table = artifacts.read_frame("manifest", manifest_path)
     names = artifacts.read_frame("classes", classes_path)["class_name"].tolist()
     features = artifacts.column_matrix(artifacts.read_table("features", features_path), "feature")
+    _refuse_overlong_prompts(names, classes_path, template, getattr(clip.tokenizer, "context_length", None))
     text = encode_class_prompts(clip, names, template)
     probs = class_probs(features, text, clip.logit_scale)  # eq. 1
     artifacts.save_arrays({"text_features": text}, text_features_path)
@@ -104,3 +106,15 @@ def zero_shot(
     )
     test = table["split"].eq("test").to_numpy()
     log.info("zero-shot test top-1 %.1f%%", top1(probs[test].argmax(1), table["label"].to_numpy()[test]))
+
+
+def _refuse_overlong_prompts(names: list[str], classes_path: str, template: str, context: int | None) -> None:
+    """DatasetError when CLIP would cut a class's prompt: the config check knows a class-name file's names
+    beforehand; a manifest file's ``class_name`` column is read by rule manifest only."""
+    from air_core.data.names import overlong_prompt
+    from air_core.errors import DatasetError
+
+    if context:
+        problem = overlong_prompt(names, [f"{classes_path} row {i + 1}" for i in range(len(names))], template, context)
+        if problem:
+            raise DatasetError(problem)
