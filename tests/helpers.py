@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +140,16 @@ def through_stand_in_slurm(
     cmd = snakemake_argv(workdir, "--profile", str(profile), "--slurm-init-seconds-before-status-checks", "1", *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     return proc, stand_in_calls(state)
+
+
+def easy_problem(clip, n_classes=3, per_class=20, seed=0):
+    """Image features = a class direction in text space + noise: learnable, zero-shot is poor."""
+    rng = np.random.default_rng(seed)
+    dim = clip.model.text_projection.shape[1]
+    centres = rng.normal(size=(n_classes, dim))
+    labels = np.repeat(np.arange(n_classes), per_class)
+    feats = centres[labels] + 0.3 * rng.normal(size=(len(labels), dim))
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    zs = rng.normal(size=(n_classes, dim))
+    zs /= np.linalg.norm(zs, axis=1, keepdims=True)
+    return feats.astype(np.float32), labels, zs.astype(np.float32), centres

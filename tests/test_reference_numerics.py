@@ -22,6 +22,7 @@ from air_core.rounds import train_iterations, warm_starts
 from air_core.run_inputs import TrainingData
 from air_core.text_prompts import TextPromptLearner
 from air_core.visual_prompts import VisualPromptLearner
+from tests.helpers import easy_problem
 
 # ---------------------------------------------------------------------------------------------------------------
 # warm_start_text
@@ -124,16 +125,8 @@ def test_reference_visual_prefix_restarts_on_cuda():
     assert not torch.equal(model.prefix.cpu(), prefix)
 
 
-def _problem(clip, n_classes=3, per_class=12, seed=0):
-    rng = np.random.default_rng(seed)
-    dim = clip.model.text_projection.shape[1]
-    centres = rng.normal(size=(n_classes, dim))
-    labels = np.repeat(np.arange(n_classes), per_class)
-    feats = centres[labels] + 0.3 * rng.normal(size=(len(labels), dim))
-    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
-    zs = rng.normal(size=(n_classes, dim))
-    zs /= np.linalg.norm(zs, axis=1, keepdims=True)
-    return feats.astype(np.float32), labels, zs.astype(np.float32)
+def _problem(clip):
+    return easy_problem(clip, per_class=12)[:3]  # (features, labels, zero-shot text)
 
 
 def _run_grip(clip, monkeypatch, warm: bool, prompt: str = "text"):

@@ -12,6 +12,7 @@ from air_core.recipes import resolve_recipe
 from air_core.rounds import train_iterations
 from air_core.run_inputs import TrainingData
 from air_core.text_prompts import TextPromptLearner
+from tests.helpers import easy_problem
 
 
 def test_select_prototypes_takes_highest_own_class_probability():
@@ -80,21 +81,8 @@ def test_prompt_learner_trains_only_ctx_and_keeps_clip_in_eval(tiny_clip):
         TextPromptLearner(tiny_clip.model, tiny_clip.tokenizer, ["a"], n_ctx=5).load_prompt_state(state)
 
 
-def _easy_problem(clip, n_classes=3, per_class=20, seed=0):
-    """Image features = a class direction in text space + noise: learnable, zero-shot is poor."""
-    rng = np.random.default_rng(seed)
-    dim = clip.model.text_projection.shape[1]
-    centres = rng.normal(size=(n_classes, dim))
-    labels = np.repeat(np.arange(n_classes), per_class)
-    feats = centres[labels] + 0.3 * rng.normal(size=(len(labels), dim))
-    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
-    zs = rng.normal(size=(n_classes, dim))
-    zs /= np.linalg.norm(zs, axis=1, keepdims=True)
-    return feats.astype(np.float32), labels, zs.astype(np.float32), centres
-
-
 def test_training_on_real_and_synthetic_features_lowers_loss_and_beats_chance(tiny_clip):
-    feats, labels, zs, centres = _easy_problem(tiny_clip)
+    feats, labels, zs, centres = easy_problem(tiny_clip)
     protos = (centres / np.linalg.norm(centres, axis=1, keepdims=True)).astype(np.float32)
     data = TrainingData(
         real_features=feats,
@@ -131,7 +119,7 @@ def test_training_on_real_and_synthetic_features_lowers_loss_and_beats_chance(ti
 @pytest.mark.parametrize("paradigm", ["ul", "ssl"])
 def test_zero_shot_base_trains_nothing_even_with_labelled_images(tiny_clip, paradigm):
     """Table 1's CLIP row is zero-shot in every paradigm; CoOp/VPT (base none) trains on SSL's labels."""
-    feats, labels, zs, _ = _easy_problem(tiny_clip)
+    feats, labels, zs, _ = easy_problem(tiny_clip)
     given = np.where(np.arange(len(labels)) % 4 == 0, labels, -1) if paradigm == "ssl" else np.full(len(labels), -1)
     data = TrainingData(real_features=feats, given_labels=given, zero_shot_text=zs, logit_scale=20.0)
     names = ["a", "b", "c"]
@@ -145,7 +133,7 @@ def test_zero_shot_base_trains_nothing_even_with_labelled_images(tiny_clip, para
 
 
 def test_zero_shot_recipe_trains_nothing(tiny_clip):
-    feats, labels, zs, _ = _easy_problem(tiny_clip)
+    feats, labels, zs, _ = easy_problem(tiny_clip)
     data = TrainingData(real_features=feats, given_labels=np.full(len(labels), -1), zero_shot_text=zs, logit_scale=20.0)
     result = train_iterations(
         data,
