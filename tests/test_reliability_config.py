@@ -443,6 +443,7 @@ def test_a_truncated_clip_checkpoint_stops_the_run_before_any_job(tmp_path):
     """A real run (not -n): the onstart check reads the checkpoint's header before the first job loads it."""
     config = tiny_config(tmp_path / "results")
     config["models"]["clip"]["pretrained"] = path = _truncate(_tiny_clip_file(tmp_path))
+    config["models"]["clip"]["quick_gelu"] = False  # a checkpoint path names its activation
     proc = snakemake(tmp_path, config)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and path in out and "cannot be read" in out, out[-3000:]
