@@ -213,31 +213,6 @@ def test_job_steps_run_under_srun_with_their_gpu(gpus_run):
         assert (step["flags"].get("--gpus") == "1") == (step["target"].split(":")[0] in GPU_RULES), step["target"]
 
 
-def test_gres_mode_asks_for_the_gpu_with_gres_and_its_model(gpus_run):
-    workdir, *_ = gpus_run  # encode_real again, and one run after it (a pack of one)
-    run = f"results/shapes/runs/ul/text/{METHOD}/seed1/metrics.parquet"
-    proc, calls = run_on_fake_slurm(
-        workdir,
-        "gres_run",
-        {"AIR_SLURM_GPU": "gres", "AIR_SLURM_GPU_MODEL": "h100"},
-        ["results/shapes/features/real.parquet", run],
-        "--forcerun",
-        "encode_real",
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    asked = {rule: flags for rule, flags, _ in submissions(calls)}
-    assert {"encode_real", "train_prompts"} <= set(asked) or {"encode_real", "pack"} <= set(asked)
-    for rule in ("encode_real", "pack" if "pack" in asked else "train_prompts"):
-        flags = asked[rule]
-        assert flags["--gres"] == "gpu:h100:1" and "--gpus" not in flags
-        assert flags["--partition"] == "short"  # no AIR_SLURM_GPU_PARTITION: every job in SBATCH_PARTITION
-    pack = asked.get("pack", asked.get("train_prompts"))
-    assert pack["--time"] == str(
-        int(FIRST_ATTEMPT["train_prompts"][1]) + int(FIRST_ATTEMPT["evaluate"][1])
-    )  # in series
-    assert all("--gpus" not in c["flags"] for c in calls if c["cmd"] == "srun")  # steps use the allocation's GRES
-
-
 SUBMIT = ROOT / "profiles" / "slurm" / "submit_workflow.sh"
 ELSEWHERE_CONF = "/etc/slurm-elsewhere/slurm.conf"  # a cluster whose sbatch needs SLURM_CONF
 
@@ -258,9 +233,10 @@ def sbatch_workflow(workdir: Path, env_extra: dict, *args: str) -> tuple[subproc
 @pytest.fixture(scope="module")
 def in_job_run(tmp_path_factory):
     """Every stage up to the results table, Snakemake itself in a SLURM job (sbatch run from a folder of
-    its own, the workflow's folder given by AIR_WORKFLOW_DIR)."""
+    its own, the workflow's folder given by AIR_WORKFLOW_DIR), GPUs asked for as GRES of a model."""
     workdir = tmp_path_factory.mktemp("in-job")
-    proc, calls = sbatch_workflow(workdir, {"AIR_WORKFLOW_DIR": str(ROOT)}, TARGET)
+    env = {"AIR_WORKFLOW_DIR": str(ROOT), "AIR_SLURM_GPU": "gres", "AIR_SLURM_GPU_MODEL": "h100"}
+    proc, calls = sbatch_workflow(workdir, env, TARGET)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [outer, *inner] = [c for c in calls if c["cmd"] == "sbatch"]
     job = json.loads((workdir / "slurm" / "jobs" / f"{outer['job_id']}.json").read_text())
@@ -287,6 +263,20 @@ def test_jobs_submitted_from_the_job_inherit_none_of_its_slurm_variables(in_job_
     assert "SLURM job context" not in log  # the plugin saw no job around it: nothing of its own to undo
     encode = next(flags for rule, flags, _ in submissions(inner) if rule == "encode_real")
     assert encode["--cpus-per-task"] == FIRST_ATTEMPT["encode_real"][2]  # the profile's 8, not the job's 2
+
+
+def test_gres_mode_asks_for_the_gpu_with_gres_and_its_model(in_job_run):
+    """The in-job run asks for GPUs with AIR_SLURM_GPU=gres and AIR_SLURM_GPU_MODEL=h100 (in_job_run)."""
+    _, _, inner, _ = in_job_run
+    asked = {rule: (flags, jobs) for rule, flags, jobs in submissions(inner)}
+    assert {"encode_real", "pack"} <= set(asked)
+    for rule in ("encode_real", "pack"):
+        flags = asked[rule][0]
+        assert flags["--gres"] == "gpu:h100:1" and "--gpus" not in flags
+        assert flags["--partition"] == "short"  # no AIR_SLURM_GPU_PARTITION: every job in SBATCH_PARTITION
+    flags, jobs = asked["pack"]
+    assert flags["--time"] == str(sum(int(FIRST_ATTEMPT[job.split(":")[0]][1]) for job in jobs))  # in series
+    assert all("--gpus" not in c["flags"] for c in inner if c["cmd"] == "srun")  # steps use the allocation's GRES
 
 
 def test_the_submit_script_outside_the_workflows_folder_says_what_to_do(tmp_path):
