@@ -177,11 +177,11 @@ def train_iterations(
             0 if real is None else real.labeled_weight,
             0 if real is None else real.pseudo_weight,
         )
-        previous = learner
+        last_learner = learner
         torch.manual_seed(seed)  # every round draws the same initial context: the reference's one draw
         learner = make_learner(prompt, model, tokenizer, class_names, data.zero_shot_text, recipe.n_ctx, device)
-        if previous is not None and warm_starts(recipe, prompt):
-            learner.load_prompt_state(previous.prompt_state())
+        if last_learner is not None and warm_starts(recipe, prompt):
+            learner.load_prompt_state(last_learner.prompt_state())
         result.history += train_round(learner, real, synthetic, recipe, data.logit_scale, generator, iteration)
         with torch.no_grad():
             result.classifier = learner.text_features().float().cpu().numpy()
