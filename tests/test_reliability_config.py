@@ -161,6 +161,25 @@ MISTAKES = [
         "['none', 'fpl', 'grip', 'cpl']",
     ),
     (
+        "unknown reference-switch value",
+        _set("methods.air_grip.fpl_leaderboard", "nobreak"),
+        "methods.air_grip.fpl_leaderboard",
+        "['no_break', 'fall_through']",
+    ),
+    (
+        "unknown recipe mode",
+        _set("methods.air_grip.mode", "cleaned"),
+        "methods.air_grip.mode",
+        "['reference', 'clean']",
+    ),
+    (
+        "negative TRZSL split seed",
+        _set("methods.air_grip.trzsl_split_seed", -1),
+        "methods.air_grip.trzsl_split_seed",
+        "0",
+    ),
+    ("unknown CLIP dtype", _set("models.clip.cuda_dtype", "fp16"), "models.clip.cuda_dtype", "['float16', 'float32']"),
+    (
         "negative fusion lambda",
         _set("methods.air_grip.fusion_lambda", -1),
         "methods.air_grip.fusion_lambda",

@@ -189,6 +189,10 @@ DOWNSTREAM_OF_GENERATE = {
                 "plot_tsne": 1,
             },
         ),  # the CAM and t-SNE figures' fused classifier uses the recipe's λ
+        (  # a recipe's reference switches: its own runs and what reads them, nothing upstream
+            lambda c: c["methods"]["air_grip"].update(mode="clean"),
+            {"train_prompts": 1, "evaluate": 1, "plot_pseudo_labels": 1, "plot_training": 1, "aggregate": 1, "all": 1},
+        ),
         # a shard is a job whose files are its declared outputs: another count is other jobs (docs/reliability.md)
         (lambda c: c["generate"].update(shards=3), {"generate": 3, **DOWNSTREAM_OF_GENERATE}),
     ],
@@ -201,6 +205,7 @@ DOWNSTREAM_OF_GENERATE = {
         "generate.steps",
         "lora.steps",
         "fusion_lambda",
+        "mode",
         "generate.shards",
     ],
 )
